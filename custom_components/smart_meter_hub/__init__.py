@@ -1,0 +1,66 @@
+"""Smart Meter Hub: electricity meters on the local network as Home Assistant devices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homeassistant.const import CONF_SCAN_INTERVAL, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import CONF_METER_TYPE, DEFAULT_SCAN_INTERVAL, DOMAIN, METER_OBIS_HTTP
+from .coordinator import (
+    MeterBackend,
+    SmartMeterConfigEntry,
+    SmartMeterCoordinator,
+    guard_store,
+)
+from .obis_http import ObisHttpBackend
+from .services import async_setup_services
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, once for every meter."""
+    async_setup_services(hass)
+    return True
+
+
+def _interval(entry: SmartMeterConfigEntry) -> timedelta:
+    meter_type = entry.data.get(CONF_METER_TYPE, METER_OBIS_HTTP)
+    seconds = entry.options.get(CONF_SCAN_INTERVAL)
+    return timedelta(seconds=seconds) if seconds else DEFAULT_SCAN_INTERVAL[meter_type]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> bool:
+    """Read the meter once, then create its entities."""
+    backend: MeterBackend = ObisHttpBackend(hass, entry.data, entry.options)
+    coordinator = SmartMeterCoordinator(hass, entry, backend, _interval(entry))
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def _async_options_updated(
+    hass: HomeAssistant, entry: SmartMeterConfigEntry
+) -> None:
+    """Apply new options to the running meter: no reload, no lost connection."""
+    coordinator = entry.runtime_data
+    coordinator.backend.apply_options(entry.options)
+    coordinator.update_interval = _interval(entry)
+    await coordinator.async_request_refresh()
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> bool:
+    """Stop polling the meter and remove its entities."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> None:
+    """Forget the meter's persisted energy counters."""
+    await guard_store(hass, entry.entry_id).async_remove()

@@ -1,0 +1,251 @@
+"""Config flow: choose the meter type, test the meter, then save; reauth, reconfigure, options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    CONF_SCAN_INTERVAL,
+    CONF_TOKEN,
+)
+from homeassistant.core import callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import (
+    CONF_METER_TYPE,
+    CONF_OBIS_CODES,
+    CONF_PATH,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    MAX_SCAN_INTERVAL_S,
+    METER_OBIS_HTTP,
+    METER_TYPES,
+    MIN_SCAN_INTERVAL_S,
+)
+from .meters import (
+    MeterAuthError,
+    MeterConnectionError,
+    MeterResponseError,
+    ObisCode,
+)
+from .meters.obis import DEFAULT_CODES
+from .meters.obis_http import DEFAULT_PORT
+from .obis_http import client_from_data
+
+PORT_SELECTOR = NumberSelector(
+    NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
+)
+PASSWORD_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+
+class NoSerialError(MeterResponseError):
+    """The meter answered but gave no serial number to identify it by."""
+
+
+OBIS_HTTP_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_HOST): str,
+        vol.Required(CONF_PORT, default=DEFAULT_PORT): PORT_SELECTOR,
+        vol.Optional(CONF_TOKEN): PASSWORD_SELECTOR,
+        vol.Optional(CONF_PATH): str,
+    }
+)
+
+
+def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise form input: integer port, no empty optional fields."""
+    data: dict[str, Any] = {
+        CONF_METER_TYPE: METER_OBIS_HTTP,
+        CONF_HOST: str(user_input[CONF_HOST]).strip(),
+        CONF_PORT: int(user_input[CONF_PORT]),
+    }
+    for key in (CONF_TOKEN, CONF_PATH):
+        if value := str(user_input.get(key) or "").strip():
+            data[key] = value
+    return data
+
+
+class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a meter."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    async def _async_identify(
+        self, data: Mapping[str, Any]
+    ) -> tuple[str, dict[str, str]]:
+        """Read the meter once; return its serial, or form errors."""
+        client = client_from_data(self.hass, data)
+        try:
+            reading = await client.read(DEFAULT_CODES)
+            if not reading.serial:
+                raise NoSerialError
+        except MeterAuthError:
+            return "", {"base": "invalid_auth"}
+        except MeterConnectionError:
+            return "", {"base": "cannot_connect"}
+        except NoSerialError:
+            return "", {"base": "no_serial"}
+        except MeterResponseError:
+            return "", {"base": "invalid_response"}
+        except Exception:  # noqa: BLE001 - the form must answer, whatever happened
+            LOGGER.exception("Unexpected error while reading the meter")
+            return "", {"base": "unknown"}
+        return reading.serial, {}
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask which kind of meter to add."""
+        return self.async_show_menu(step_id="user", menu_options=list(METER_TYPES))
+
+    async def async_step_obis_http(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask where the OBIS HTTP meter answers, read it, and add it."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _clean(user_input)
+            serial, errors = await self._async_identify(data)
+            if not errors:
+                await self.async_set_unique_id(serial)
+                self._abort_if_unique_id_configured(
+                    updates={key: data[key] for key in (CONF_HOST, CONF_PORT)}
+                )
+                return self.async_create_entry(title=f"OBIS meter {serial}", data=data)
+        return self.async_show_form(
+            step_id="obis_http",
+            data_schema=self.add_suggested_values_to_schema(
+                OBIS_HTTP_SCHEMA, user_input
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the address or the token of a meter; refuse another meter."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _clean(user_input)
+            serial, errors = await self._async_identify(data)
+            if not errors:
+                await self.async_set_unique_id(serial)
+                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+                return self.async_update_reload_and_abort(entry, data=data)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                OBIS_HTTP_SCHEMA, user_input or entry.data
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """The meter refused the token: ask for a new one."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the new token and check it."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _clean({**entry.data, CONF_TOKEN: user_input.get(CONF_TOKEN)})
+            serial, errors = await self._async_identify(data)
+            if not errors:
+                await self.async_set_unique_id(serial)
+                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+                return self.async_update_reload_and_abort(entry, data=data)
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema({vol.Optional(CONF_TOKEN): PASSWORD_SELECTOR}),
+            description_placeholders={"host": entry.data[CONF_HOST]},
+            errors=errors,
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> SmartMeterOptionsFlow:
+        """Options: poll interval and the OBIS codes to read."""
+        return SmartMeterOptionsFlow()
+
+
+class SmartMeterOptionsFlow(OptionsFlow):
+    """Poll interval and OBIS codes; applied without reloading the meter."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show and check the options."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            codes: list[str] = []
+            for text in user_input.get(CONF_OBIS_CODES) or []:
+                try:
+                    code = str(ObisCode.parse(text))
+                except ValueError:
+                    errors[CONF_OBIS_CODES] = "invalid_obis_code"
+                    break
+                if code not in codes:
+                    codes.append(code)
+            if not errors:
+                return self.async_create_entry(
+                    data={
+                        CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                        CONF_OBIS_CODES: codes,
+                    }
+                )
+        options = self.config_entry.options
+        default_interval = int(DEFAULT_SCAN_INTERVAL[METER_OBIS_HTTP].total_seconds())
+        current_codes = options.get(CONF_OBIS_CODES) or [str(c) for c in DEFAULT_CODES]
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SCAN_INTERVAL,
+                    default=options.get(CONF_SCAN_INTERVAL, default_interval),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_SCAN_INTERVAL_S,
+                        max=MAX_SCAN_INTERVAL_S,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="s",
+                    )
+                ),
+                vol.Required(CONF_OBIS_CODES, default=current_codes): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[str(code) for code in DEFAULT_CODES],
+                        multiple=True,
+                        custom_value=True,
+                    )
+                ),
+            }
+        )
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)

@@ -1,0 +1,125 @@
+"""OBIS codes (IEC 62056-6-1): parsing every textual form into one normalised code.
+
+Every backend keys its readings by :class:`ObisCode`, so one table of entity
+descriptions serves OBIS HTTP meters, Modbus registers and IEEE 2030.5 readings alike.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_FULL = re.compile(
+    r"^(?P<a>\d{1,3})-(?P<b>\d{1,3}):(?P<c>\d{1,3})\.(?P<d>\d{1,3})\.(?P<e>\d{1,3})"
+    r"(?:[*.&](?P<f>\d{1,3}))?$"
+)
+_DOTTED = re.compile(r"^\d{1,3}(?:\.\d{1,3}){2,5}$")
+_HEX = re.compile(r"^[0-9A-Fa-f]{12}$")
+
+# EDIS short forms (`C.D.E`) name electricity objects (A=1, B=0) except these abstract
+# objects, which meters also send in short form.
+_ABSTRACT_SHORT = {(96,), (1, 0, 0), (0, 0, 0), (0, 9, 1), (0, 9, 2)}
+
+
+class ObisCode(NamedTuple):
+    """A normalised OBIS code ``A-B:C.D.E*F``."""
+
+    a: int
+    b: int
+    c: int
+    d: int
+    e: int
+    f: int = 255
+
+    @classmethod
+    def parse(cls, text: str) -> ObisCode:
+        """Parse any textual form a meter sends; raise ValueError otherwise."""
+        raw = text.strip()
+        if match := _FULL.match(raw):
+            groups = match.groupdict()
+            f = groups["f"]
+            code = cls(
+                int(groups["a"]),
+                int(groups["b"]),
+                int(groups["c"]),
+                int(groups["d"]),
+                int(groups["e"]),
+                255 if f is None else int(f),
+            )
+        elif _HEX.match(raw):
+            code = cls(*bytes.fromhex(raw))
+        elif _DOTTED.match(raw):
+            parts = [int(part) for part in raw.split(".")]
+            if len(parts) == 6:
+                code = cls(*parts)
+            elif len(parts) == 3:
+                abstract = parts[0] == 96 or tuple(parts) in _ABSTRACT_SHORT
+                code = cls(0 if abstract else 1, 0, *parts)
+            else:
+                raise ValueError(f"not an OBIS code: {text!r}")
+        else:
+            raise ValueError(f"not an OBIS code: {text!r}")
+        if any(group > 255 for group in code):
+            raise ValueError(f"OBIS group out of range: {text!r}")
+        return code
+
+    def __str__(self) -> str:
+        """Return the six-group dotted form the OBIS HTTP API uses."""
+        return f"{self.a}-{self.b}:{self.c}.{self.d}.{self.e}.{self.f}"
+
+    @property
+    def short(self) -> str:
+        """Return ``A-B:C.D.E`` (the billing period is 255, the current one)."""
+        base = f"{self.a}-{self.b}:{self.c}.{self.d}.{self.e}"
+        return base if self.f == 255 else f"{base}*{self.f}"
+
+
+def obis(text: str) -> ObisCode:
+    """Shorthand for :meth:`ObisCode.parse`."""
+    return ObisCode.parse(text)
+
+
+# Codes every backend maps onto (IEC 62056-6-1 naming).
+SERIAL = obis("0-0:96.1.0")
+CLOCK = obis("0-0:1.0.0")
+ENERGY_IMPORT = obis("1-0:1.8.0")
+ENERGY_EXPORT = obis("1-0:2.8.0")
+ENERGY_ABSOLUTE = obis("1-0:15.8.0")
+POWER_IMPORT = obis("1-0:1.7.0")
+POWER_EXPORT = obis("1-0:2.7.0")
+POWER_NET = obis("1-0:16.7.0")
+POWER_IMPORT_L1 = obis("1-0:21.7.0")
+POWER_IMPORT_L2 = obis("1-0:41.7.0")
+POWER_IMPORT_L3 = obis("1-0:61.7.0")
+CURRENT_L1 = obis("1-0:31.7.0")
+CURRENT_L2 = obis("1-0:51.7.0")
+CURRENT_L3 = obis("1-0:71.7.0")
+VOLTAGE_L1 = obis("1-0:32.7.0")
+VOLTAGE_L2 = obis("1-0:52.7.0")
+VOLTAGE_L3 = obis("1-0:72.7.0")
+POWER_FACTOR = obis("1-0:13.7.0")
+FREQUENCY = obis("1-0:14.7.0")
+
+# The 17 codes of a head-end's default read, plus export and signed net power (a meter
+# simply leaves out codes it does not know, and no entity is created for them).
+DEFAULT_CODES: tuple[ObisCode, ...] = (
+    ENERGY_ABSOLUTE,
+    ENERGY_IMPORT,
+    ENERGY_EXPORT,
+    VOLTAGE_L1,
+    VOLTAGE_L2,
+    VOLTAGE_L3,
+    CURRENT_L1,
+    CURRENT_L2,
+    CURRENT_L3,
+    POWER_IMPORT,
+    POWER_EXPORT,
+    POWER_NET,
+    POWER_IMPORT_L1,
+    POWER_IMPORT_L2,
+    POWER_IMPORT_L3,
+    FREQUENCY,
+    POWER_FACTOR,
+    CLOCK,
+    SERIAL,
+)

@@ -1,0 +1,221 @@
+"""Sensors: one declarative table, keyed by OBIS code, for every meter backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
+from .entity import SmartMeterEntity
+from .meters import ObisCode, obis as codes
+
+# Entities only read the coordinator's data: no request per entity.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeterSensorEntityDescription(SensorEntityDescription):
+    """How one quantity becomes a sensor."""
+
+    value_fn: Callable[[MeterState], StateType | datetime]
+    has_fn: Callable[[MeterState], bool]
+
+
+def _reading(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
+    """A sensor for one OBIS-keyed reading, created only if the meter returns it."""
+    return MeterSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        value_fn=lambda state: state.number(code),
+        has_fn=lambda state: code in state.values,
+        **kwargs,
+    )
+
+
+def _energy(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
+    return _reading(
+        key,
+        code,
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        **kwargs,
+    )
+
+
+def _power(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
+    return _reading(
+        key,
+        code,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        **kwargs,
+    )
+
+
+def _phase(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
+    return _reading(
+        key,
+        code,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        **kwargs,
+    )
+
+
+def _voltage(key: str, code: ObisCode) -> MeterSensorEntityDescription:
+    return _phase(
+        key,
+        code,
+        device_class=SensorDeviceClass.VOLTAGE,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
+    )
+
+
+def _current(key: str, code: ObisCode) -> MeterSensorEntityDescription:
+    return _phase(
+        key,
+        code,
+        device_class=SensorDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=2,
+    )
+
+
+def _tariff(key: str, code: ObisCode) -> MeterSensorEntityDescription:
+    return _energy(key, code, entity_registry_enabled_default=False)
+
+
+SENSORS: tuple[MeterSensorEntityDescription, ...] = (
+    _energy("energy_import", codes.ENERGY_IMPORT),
+    _energy("energy_export", codes.ENERGY_EXPORT),
+    _tariff("energy_import_tariff_1", codes.obis("1-0:1.8.1")),
+    _tariff("energy_import_tariff_2", codes.obis("1-0:1.8.2")),
+    _tariff("energy_export_tariff_1", codes.obis("1-0:2.8.1")),
+    _tariff("energy_export_tariff_2", codes.obis("1-0:2.8.2")),
+    # |A+| + |A-| counts export as consumption: never offered as grid consumption.
+    _tariff("energy_absolute", codes.ENERGY_ABSOLUTE),
+    _power("power_import", codes.POWER_IMPORT),
+    _power("power_export", codes.POWER_EXPORT),
+    _power("power_net", codes.POWER_NET),
+    _power("power_l1", codes.POWER_IMPORT_L1, entity_registry_enabled_default=False),
+    _power("power_l2", codes.POWER_IMPORT_L2, entity_registry_enabled_default=False),
+    _power("power_l3", codes.POWER_IMPORT_L3, entity_registry_enabled_default=False),
+    _voltage("voltage_l1", codes.VOLTAGE_L1),
+    _voltage("voltage_l2", codes.VOLTAGE_L2),
+    _voltage("voltage_l3", codes.VOLTAGE_L3),
+    _current("current_l1", codes.CURRENT_L1),
+    _current("current_l2", codes.CURRENT_L2),
+    _current("current_l3", codes.CURRENT_L3),
+    _reading(
+        "power_factor",
+        codes.POWER_FACTOR,
+        device_class=SensorDeviceClass.POWER_FACTOR,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=3,
+    ),
+    _reading(
+        "frequency",
+        codes.FREQUENCY,
+        device_class=SensorDeviceClass.FREQUENCY,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfFrequency.HERTZ,
+        suggested_display_precision=2,
+    ),
+)
+
+LAST_READING = MeterSensorEntityDescription(
+    key="last_reading",
+    translation_key="last_reading",
+    device_class=SensorDeviceClass.TIMESTAMP,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    value_fn=lambda state: state.timestamp,
+    has_fn=lambda state: True,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SmartMeterConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a sensor per quantity the meter returns; add more when new ones appear."""
+    coordinator = entry.runtime_data
+    async_add_entities([LastReadingSensor(coordinator, LAST_READING)])
+    added: set[str] = set()
+
+    @callback
+    def add_new_quantities() -> None:
+        state = coordinator.data
+        new = [
+            MeterSensor(coordinator, description)
+            for description in SENSORS
+            if description.key not in added and description.has_fn(state)
+        ]
+        added.update(entity.entity_description.key for entity in new)
+        if new:
+            async_add_entities(new)
+
+    add_new_quantities()
+    entry.async_on_unload(coordinator.async_add_listener(add_new_quantities))
+
+
+class MeterSensor(SmartMeterEntity, SensorEntity):
+    """A reading of the meter; unavailable when the meter or the value is."""
+
+    entity_description: MeterSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: SmartMeterCoordinator,
+        description: MeterSensorEntityDescription,
+    ) -> None:
+        """Describe the sensor."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """A value that is absent or was rejected is not shown, not even as 0."""
+        return (
+            super().available
+            and self.entity_description.value_fn(self.coordinator.data) is not None
+        )
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The current value."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+class LastReadingSensor(MeterSensor):
+    """When the meter last answered: stays readable while the meter is away."""
+
+    @property
+    def available(self) -> bool:
+        """Available once the meter has answered at least once."""
+        return self.coordinator.data is not None
