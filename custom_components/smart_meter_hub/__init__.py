@@ -10,13 +10,8 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_METER_TYPE, DEFAULT_SCAN_INTERVAL, DOMAIN, METER_OBIS_HTTP
-from .coordinator import (
-    MeterBackend,
-    SmartMeterConfigEntry,
-    SmartMeterCoordinator,
-    guard_store,
-)
-from .obis_http import ObisHttpBackend
+from .backend import create_backend
+from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, guard_store
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -37,8 +32,9 @@ def _interval(entry: SmartMeterConfigEntry) -> timedelta:
 
 async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> bool:
     """Read the meter once, then create its entities."""
-    backend: MeterBackend = ObisHttpBackend(hass, entry.data, entry.options)
-    coordinator = SmartMeterCoordinator(hass, entry, backend, _interval(entry))
+    coordinator = SmartMeterCoordinator(
+        hass, entry, create_backend(hass, entry), _interval(entry)
+    )
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
@@ -58,7 +54,10 @@ async def _async_options_updated(
 
 async def async_unload_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> bool:
     """Stop polling the meter and remove its entities."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.backend.async_close()
+    return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> None:

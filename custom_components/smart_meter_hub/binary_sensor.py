@@ -1,4 +1,4 @@
-"""Binary sensors: whether the meter answers."""
+"""Binary sensors: whether each meter answers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator
-from .entity import SmartMeterEntity
+from .coordinator import SmartMeterConfigEntry
+from .entity import SmartMeterEntity, async_add_new_entities
 
 PARALLEL_UPDATES = 0
 
@@ -28,18 +28,18 @@ async def async_setup_entry(
     entry: SmartMeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the meter's connectivity sensor."""
-    async_add_entities([MeterConnectivity(entry.runtime_data)])
+    """Add each meter's connectivity sensor."""
+    async_add_new_entities(
+        entry,
+        async_add_entities,
+        (CONNECTIVITY,),
+        lambda description, state: True,
+        MeterConnectivity,
+    )
 
 
 class MeterConnectivity(SmartMeterEntity, BinarySensorEntity):
     """On while the meter answers; always available, so 'offline' can be seen."""
-
-    entity_description = CONNECTIVITY
-
-    def __init__(self, coordinator: SmartMeterCoordinator) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, CONNECTIVITY.key)
 
     @property
     def available(self) -> bool:
@@ -48,5 +48,8 @@ class MeterConnectivity(SmartMeterEntity, BinarySensorEntity):
 
     @property
     def is_on(self) -> bool:
-        """Whether the last poll succeeded."""
-        return self.coordinator.last_update_success
+        """Whether the meter answered the last poll."""
+        return (
+            self.coordinator.last_update_success
+            and self.device_id in self.coordinator.data.online
+        )

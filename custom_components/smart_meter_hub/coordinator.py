@@ -1,11 +1,16 @@
-"""One DataUpdateCoordinator per meter: fetch, guard the counters, translate errors."""
+"""One DataUpdateCoordinator per config entry: fetch, guard the counters, translate errors.
+
+An entry is one meter (OBIS HTTP, Xcel) or one gateway with several meters behind it
+(SDM630): the backend returns one :class:`MeterData` per device it could read, keyed by
+the device's identity (its serial number). A device missing from a poll is unavailable
+until it answers again; the others are unaffected.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,6 +30,7 @@ from .meters import (
     MeterConnectionError,
     MeterData,
     MeterError,
+    MeterIdentityError,
     ObisCode,
 )
 from .meters.models import with_net_power
@@ -39,7 +45,7 @@ GUARD_SAVE_DELAY = 30
 
 @dataclass(frozen=True, slots=True)
 class MeterState:
-    """What the entities read: the meter's answer and the values fit to publish."""
+    """What the entities of one device read: its answer and the values fit to publish."""
 
     data: MeterData
     values: dict[ObisCode, float | str | None]
@@ -51,14 +57,28 @@ class MeterState:
         return value if isinstance(value, float) else None
 
 
-class MeterBackend(Protocol):
-    """The Home Assistant side of one meter protocol: builds its client, fetches."""
+@dataclass(frozen=True, slots=True)
+class HubState:
+    """The last good state of every device, and which devices answered the last poll."""
 
-    async def fetch(self) -> MeterData:
-        """Read the meter once."""
+    devices: dict[str, MeterState] = field(default_factory=dict)
+    online: frozenset[str] = frozenset()
+
+
+class MeterBackend(Protocol):
+    """The Home Assistant side of one meter protocol: holds its client, fetches."""
+
+    async def fetch(self) -> Mapping[str, MeterData]:
+        """Read every device once; a device that failed is left out.
+
+        Raise a MeterError when nothing could be read at all.
+        """
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
         """Take new options (what to read) without reconnecting."""
+
+    async def async_close(self) -> None:
+        """Release connections (the entry unloads)."""
 
 
 def guard_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
@@ -71,8 +91,8 @@ def is_energy_counter(code: ObisCode) -> bool:
     return code.a == 1 and code.d == 8
 
 
-class SmartMeterCoordinator(DataUpdateCoordinator[MeterState]):
-    """Polls one meter; at most ``MAX_CONCURRENT_POLLS`` meters poll at once."""
+class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
+    """Polls one entry; at most ``MAX_CONCURRENT_POLLS`` entries poll at once."""
 
     config_entry: SmartMeterConfigEntry
 
@@ -83,7 +103,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[MeterState]):
         backend: MeterBackend,
         update_interval: timedelta,
     ) -> None:
-        """Set up polling of one meter through ``fetch``."""
+        """Set up polling through ``backend``."""
         super().__init__(
             hass,
             LOGGER,
@@ -97,18 +117,24 @@ class SmartMeterCoordinator(DataUpdateCoordinator[MeterState]):
         self._slots = hass.data.setdefault(
             POLL_SLOTS, asyncio.Semaphore(MAX_CONCURRENT_POLLS)
         )
+        self._issue_id = f"wrong_meter_{entry.entry_id}"
 
     async def _async_setup(self) -> None:
         """Restore the last accepted energy counters before the first poll."""
         self.guard.load(await self._store.async_load())
 
-    async def _async_update_data(self) -> MeterState:
+    async def _async_update_data(self) -> HubState:
         async with self._slots:
             try:
-                data = await self.backend.fetch()
+                fetched = await self.backend.fetch()
             except MeterAuthError as err:
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN, translation_key="invalid_auth"
+                ) from err
+            except MeterIdentityError as err:
+                self._wrong_meter(True)
+                raise UpdateFailed(
+                    translation_domain=DOMAIN, translation_key="wrong_meter_answered"
                 ) from err
             except MeterConnectionError as err:
                 raise UpdateFailed(
@@ -122,53 +148,58 @@ class SmartMeterCoordinator(DataUpdateCoordinator[MeterState]):
                     translation_key="invalid_response",
                     translation_placeholders={"error": str(err)},
                 ) from err
-        self._check_identity(data)
-        return MeterState(data, self._publishable(data), dt_util.utcnow())
+        self._wrong_meter(False)
+        now = dt_util.utcnow()
+        devices = dict(self.data.devices) if self.data else {}
+        for device_id, data in fetched.items():
+            devices[device_id] = MeterState(
+                data, self._publishable(device_id, data, now), now
+            )
+        return HubState(devices, frozenset(fetched))
 
-    def _check_identity(self, data: MeterData) -> None:
-        """Refuse data from another meter that now answers at the configured address."""
-        expected = self.config_entry.unique_id
-        issue_id = f"wrong_meter_{self.config_entry.entry_id}"
-        if expected is None or data.serial is None or data.serial == expected:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+    def _wrong_meter(self, present: bool) -> None:
+        """Raise or clear the repair issue: another meter answers at the address."""
+        if not present:
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
             return
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            issue_id,
+            self._issue_id,
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key="wrong_meter",
             translation_placeholders={"title": self.config_entry.title},
         )
-        raise UpdateFailed(
-            translation_domain=DOMAIN, translation_key="wrong_meter_answered"
-        )
 
-    def _publishable(self, data: MeterData) -> dict[ObisCode, float | str | None]:
+    def _publishable(
+        self, device_id: str, data: MeterData, now: datetime
+    ) -> dict[ObisCode, float | str | None]:
         """Apply the energy guard; log each rejection run once, and each recovery."""
         readings = with_net_power(data.readings, POWER_NET, POWER_IMPORT, POWER_EXPORT)
-        now = time.time()
         values: dict[ObisCode, float | str | None] = {}
         guarded = False
         for code, reading in readings.items():
             value = reading.value
             if is_energy_counter(code) and isinstance(value, float):
-                verdict = self.guard.check(str(code), value, now)
+                key = f"{device_id}:{code}"
+                verdict = self.guard.check(key, value, now.timestamp())
                 guarded = True
                 if verdict.rejected is not None and verdict.first:
                     LOGGER.warning(
-                        "%s: not publishing %s = %s kWh (%s; last accepted %s kWh)",
+                        "%s, meter %s: not publishing %s = %s kWh (%s; last accepted %s kWh)",
                         self.config_entry.title,
+                        device_id,
                         code.short,
                         value,
                         verdict.rejected,
-                        self.guard.last(str(code)),
+                        self.guard.last(key),
                     )
                 elif verdict.recovered:
                     LOGGER.info(
-                        "%s: %s is plausible again (%s kWh)",
+                        "%s, meter %s: %s is plausible again (%s kWh)",
                         self.config_entry.title,
+                        device_id,
                         code.short,
                         value,
                     )

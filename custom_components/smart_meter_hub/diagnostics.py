@@ -40,32 +40,42 @@ def redact_raw(payload: Any) -> Any:
     }
 
 
+def _without_ids(data: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """Replace device ids (serial numbers) at the start of guard keys by aliases."""
+    result: dict[str, Any] = {}
+    for key, value in data.items():
+        device_id, sep, rest = key.partition(":")
+        result[f"{aliases.get(device_id, REDACTED)}{sep}{rest}"] = value
+    return result
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SmartMeterConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry, the last poll and the energy guard's record."""
+    """Return the entry, the last poll of each meter and the energy guard's record."""
     coordinator = entry.runtime_data
-    state = coordinator.data
+    hub = coordinator.data
+    aliases = {device_id: f"meter_{n}" for n, device_id in enumerate(hub.devices, 1)}
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
         "last_update_success": coordinator.last_update_success,
-        "last_reading": state.timestamp.isoformat() if state else None,
-        "device": {
-            "manufacturer": state.data.manufacturer,
-            "model": state.data.model,
-            "firmware": state.data.firmware,
-        }
-        if state
-        else None,
-        "values": {
-            code.short: REDACTED if code == SERIAL else value
-            for code, value in state.values.items()
-        }
-        if state
-        else None,
-        "raw_response": redact_raw(state.data.raw) if state else None,
+        "devices": {
+            aliases[device_id]: {
+                "online": device_id in hub.online,
+                "last_reading": state.timestamp.isoformat(),
+                "manufacturer": state.data.manufacturer,
+                "model": state.data.model,
+                "firmware": state.data.firmware,
+                "values": {
+                    code.short: REDACTED if code == SERIAL else value
+                    for code, value in state.values.items()
+                },
+                "raw_response": redact_raw(state.data.raw),
+            }
+            for device_id, state in hub.devices.items()
+        },
         "energy_guard": {
-            "last_accepted": coordinator.guard.dump(),
-            "rejections": coordinator.guard.rejections,
+            "last_accepted": _without_ids(coordinator.guard.dump(), aliases),
+            "rejections": _without_ids(coordinator.guard.rejections, aliases),
         },
     }

@@ -2,30 +2,84 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import SmartMeterCoordinator
+from .coordinator import MeterState, SmartMeterCoordinator
 
 
 class SmartMeterEntity(CoordinatorEntity[SmartMeterCoordinator]):
-    """An entity of one meter."""
+    """An entity of one meter (one device) of an entry."""
 
     _attr_has_entity_name = True
 
-    def __init__(self, coordinator: SmartMeterCoordinator, key: str) -> None:
-        """Attach to the meter's device; the unique id is serial + key."""
+    def __init__(
+        self,
+        coordinator: SmartMeterCoordinator,
+        device_id: str,
+        description: EntityDescription,
+    ) -> None:
+        """Attach to the meter's device; the unique id is its serial + the key."""
         super().__init__(coordinator)
-        entry = coordinator.config_entry
-        serial = entry.unique_id or entry.entry_id
-        data = coordinator.data.data if coordinator.data else None
-        self._attr_unique_id = f"{serial}_{key}"
+        self.entity_description = description
+        self.device_id = device_id
+        self._attr_unique_id = f"{device_id}_{description.key}"
+        state = coordinator.data.devices.get(device_id)
+        data = state.data if state else None
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, serial)},
-            name=entry.title,
+            identifiers={(DOMAIN, device_id)},
+            name=(data.name if data else None) or coordinator.config_entry.title,
             manufacturer=data.manufacturer if data else None,
             model=data.model if data else None,
-            serial_number=serial,
+            serial_number=device_id,
             sw_version=data.firmware if data else None,
         )
+
+    @property
+    def meter_state(self) -> MeterState | None:
+        """The device's last good state."""
+        return self.coordinator.data.devices.get(self.device_id)
+
+    @property
+    def available(self) -> bool:
+        """Available while the device answered the last poll."""
+        return super().available and self.device_id in self.coordinator.data.online
+
+
+def async_add_new_entities[DescriptionT: EntityDescription](
+    entry: ConfigEntry[SmartMeterCoordinator],
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: Iterable[DescriptionT],
+    has_fn: Callable[[DescriptionT, MeterState], bool],
+    entity: Callable[[SmartMeterCoordinator, str, DescriptionT], SmartMeterEntity],
+) -> None:
+    """Add an entity per device and description it has, now and when new ones appear.
+
+    A meter that starts answering a quantity (new options, a firmware update) or a new
+    device on a gateway gets its entities without a reload.
+    """
+    coordinator = entry.runtime_data
+    table = tuple(descriptions)
+    added: set[tuple[str, str]] = set()
+
+    @callback
+    def add_new() -> None:
+        new: list[SmartMeterEntity] = []
+        for device_id, state in coordinator.data.devices.items():
+            for description in table:
+                key = (device_id, description.key)
+                if key not in added and has_fn(description, state):
+                    added.add(key)
+                    new.append(entity(coordinator, device_id, description))
+        if new:
+            async_add_entities(new)
+
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(add_new))

@@ -11,7 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .const import CONF_OBIS_CODES, CONF_PATH
-from .meters import MeterData, ObisCode
+from .meters import MeterData, MeterIdentityError, ObisCode
 from .meters.obis import DEFAULT_CODES, SERIAL
 from .meters.obis_http import ObisHttpClient
 
@@ -46,8 +46,10 @@ class ObisHttpBackend:
         hass: HomeAssistant,
         data: Mapping[str, Any],
         options: Mapping[str, Any],
+        serial: str,
     ) -> None:
-        """Build the client; no I/O."""
+        """Build the client for the meter with ``serial``; no I/O."""
+        self.serial = serial
         self.client = client_from_data(hass, data)
         self.codes: list[ObisCode] = codes_from_options(options)
 
@@ -55,10 +57,15 @@ class ObisHttpBackend:
         """Read the codes the new options name from the next poll on."""
         self.codes = codes_from_options(options)
 
-    async def fetch(self) -> MeterData:
-        """Read the configured codes once."""
+    async def fetch(self) -> dict[str, MeterData]:
+        """Read the configured codes once, from the configured meter only."""
         data = await self.client.read(self.codes)
-        return replace(data, model=data.model or MODEL)
+        if data.serial is not None and data.serial != self.serial:
+            raise MeterIdentityError(f"serial {data.serial} answered")
+        return {self.serial: replace(data, model=data.model or MODEL)}
+
+    async def async_close(self) -> None:
+        """Nothing to release: the HTTP session is Home Assistant's."""
 
     async def read(self, codes: Iterable[ObisCode], timeout: float) -> MeterData:
         """Read arbitrary codes now (the read_obis action)."""

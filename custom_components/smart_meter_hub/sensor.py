@@ -21,12 +21,12 @@ from homeassistant.const import (
     UnitOfFrequency,
     UnitOfPower,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
-from .entity import SmartMeterEntity
+from .coordinator import MeterState, SmartMeterConfigEntry
+from .entity import SmartMeterEntity, async_add_new_entities
 from .meters import ObisCode, obis as codes
 
 # Entities only read the coordinator's data: no request per entity.
@@ -163,53 +163,33 @@ async def async_setup_entry(
     entry: SmartMeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a sensor per quantity the meter returns; add more when new ones appear."""
-    coordinator = entry.runtime_data
-    async_add_entities([LastReadingSensor(coordinator, LAST_READING)])
-    added: set[str] = set()
-
-    @callback
-    def add_new_quantities() -> None:
-        state = coordinator.data
-        new = [
-            MeterSensor(coordinator, description)
-            for description in SENSORS
-            if description.key not in added and description.has_fn(state)
-        ]
-        added.update(entity.entity_description.key for entity in new)
-        if new:
-            async_add_entities(new)
-
-    add_new_quantities()
-    entry.async_on_unload(coordinator.async_add_listener(add_new_quantities))
+    """Add a sensor per quantity each meter returns; add more when new ones appear."""
+    async_add_new_entities(
+        entry,
+        async_add_entities,
+        (*SENSORS, LAST_READING),
+        lambda description, state: description.has_fn(state),
+        lambda coordinator, device_id, description: (
+            LastReadingSensor if description is LAST_READING else MeterSensor
+        )(coordinator, device_id, description),
+    )
 
 
 class MeterSensor(SmartMeterEntity, SensorEntity):
-    """A reading of the meter; unavailable when the meter or the value is."""
+    """A reading of a meter; unavailable when the meter or the value is."""
 
     entity_description: MeterSensorEntityDescription
-
-    def __init__(
-        self,
-        coordinator: SmartMeterCoordinator,
-        description: MeterSensorEntityDescription,
-    ) -> None:
-        """Describe the sensor."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
-
-    @property
-    def available(self) -> bool:
-        """A value that is absent or was rejected is not shown, not even as 0."""
-        return (
-            super().available
-            and self.entity_description.value_fn(self.coordinator.data) is not None
-        )
 
     @property
     def native_value(self) -> StateType | datetime:
         """The current value."""
-        return self.entity_description.value_fn(self.coordinator.data)
+        state = self.meter_state
+        return None if state is None else self.entity_description.value_fn(state)
+
+    @property
+    def available(self) -> bool:
+        """A value that is absent or was rejected is not shown, not even as 0."""
+        return super().available and self.native_value is not None
 
 
 class LastReadingSensor(MeterSensor):
@@ -218,4 +198,4 @@ class LastReadingSensor(MeterSensor):
     @property
     def available(self) -> bool:
         """Available once the meter has answered at least once."""
-        return self.coordinator.data is not None
+        return self.meter_state is not None

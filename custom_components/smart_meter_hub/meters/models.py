@@ -25,6 +25,10 @@ class MeterResponseError(MeterError):
     """The meter answered with something that is not a valid reading."""
 
 
+class MeterIdentityError(MeterError):
+    """A different meter than the configured one answers at the address."""
+
+
 class MeterRefusedError(MeterError):
     """The meter understood the request and refused it (for example a write)."""
 
@@ -47,6 +51,7 @@ class MeterData:
 
     readings: Mapping[ObisCode, Reading]
     serial: str | None = None
+    name: str | None = None
     manufacturer: str | None = None
     model: str | None = None
     firmware: str | None = None

@@ -1,0 +1,19 @@
+"""Which backend serves a config entry (one per meter type)."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_METER_TYPE, METER_OBIS_HTTP
+from .coordinator import MeterBackend, SmartMeterConfigEntry
+from .obis_http import ObisHttpBackend
+
+
+def create_backend(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> MeterBackend:
+    """Build the backend for the entry's meter type; no I/O."""
+    meter_type = entry.data.get(CONF_METER_TYPE, METER_OBIS_HTTP)
+    if meter_type == METER_OBIS_HTTP:
+        return ObisHttpBackend(
+            hass, entry.data, entry.options, entry.unique_id or entry.entry_id
+        )
+    raise ValueError(f"unknown meter type {meter_type!r}")
