@@ -9,8 +9,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_METER_TYPE, DEFAULT_SCAN_INTERVAL, DOMAIN, METER_OBIS_HTTP
 from .backend import create_backend
+from .const import CONF_METER_TYPE, DEFAULT_SCAN_INTERVAL, DOMAIN, METER_OBIS_HTTP
 from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, guard_store
 from .services import async_setup_services
 
