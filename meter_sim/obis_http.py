@@ -81,6 +81,7 @@ class SimulatedObisMeter:
     export_kwh: float = 0.0
     base_power_w: float = 850.0
     slow_seconds: float = 30.0
+    delay_seconds: float = 0.0
     seed: int = 1
     clock: Callable[[], float] = time.monotonic
     fault: str | None = None
@@ -237,6 +238,8 @@ class ObisMeterServer:
         self.meters = meters
         self.host = host
         self.ports: list[int] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._runners: list[web.AppRunner] = []
 
     def _app(self, meter: SimulatedObisMeter) -> web.Application:
@@ -253,7 +256,17 @@ class ObisMeterServer:
             return None
 
         async def read(request: web.Request) -> web.StreamResponse:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                return await answer_read(request)
+            finally:
+                self.in_flight -= 1
+
+        async def answer_read(request: web.Request) -> web.StreamResponse:
             meter.read_requests += 1
+            if meter.delay_seconds:
+                await asyncio.sleep(meter.delay_seconds)
             fault = meter._take_fault()
             if (refused := await authorised(request, fault)) is not None:
                 return refused

@@ -24,7 +24,9 @@ from .conftest import SERIAL
 
 
 async def _obis_form(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.MENU
     assert result["menu_options"] == [METER_OBIS_HTTP]
     result = await hass.config_entries.flow.async_configure(
@@ -38,11 +40,21 @@ async def _obis_form(hass: HomeAssistant) -> str:
 async def test_add_meter(hass: HomeAssistant, port: int) -> None:
     flow_id = await _obis_form(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: " 127.0.0.1 ", CONF_PORT: float(port), CONF_TOKEN: "", CONF_PATH: ""}
+        flow_id,
+        {
+            CONF_HOST: " 127.0.0.1 ",
+            CONF_PORT: float(port),
+            CONF_TOKEN: "",
+            CONF_PATH: "",
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"OBIS meter {SERIAL}"
-    assert result["data"] == {CONF_METER_TYPE: METER_OBIS_HTTP, CONF_HOST: "127.0.0.1", CONF_PORT: port}
+    assert result["data"] == {
+        CONF_METER_TYPE: METER_OBIS_HTTP,
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: port,
+    }
     assert result["result"].unique_id == SERIAL
 
 
@@ -73,7 +85,9 @@ async def test_meter_errors_then_recovery(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_unreachable_meter_then_recovery(hass: HomeAssistant, server: ObisMeterServer) -> None:
+async def test_unreachable_meter_then_recovery(
+    hass: HomeAssistant, server: ObisMeterServer
+) -> None:
     flow_id = await _obis_form(hass)
     port = server.ports[0]
     await server.stop()
@@ -88,7 +102,9 @@ async def test_unreachable_meter_then_recovery(hass: HomeAssistant, server: Obis
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def test_token_meter(hass: HomeAssistant, meter: SimulatedObisMeter, port: int) -> None:
+async def test_token_meter(
+    hass: HomeAssistant, meter: SimulatedObisMeter, port: int
+) -> None:
     meter.token = "abc123"
     flow_id = await _obis_form(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -183,7 +199,9 @@ async def test_reauth_with_new_token(
     meter.token = "rotated"
     result = await init_integration.start_reauth_flow(hass)
     assert result["step_id"] == "reauth_confirm"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_TOKEN: "old"})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_TOKEN: "old"}
+    )
     assert result["errors"] == {"base": "invalid_auth"}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: "rotated"}
@@ -209,13 +227,19 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_SCAN_INTERVAL: 30, CONF_OBIS_CODES: ["1.8.0", "1-0:1.8.0", "1-0:2.8.0*255", "oops"]},
+        {
+            CONF_SCAN_INTERVAL: 30,
+            CONF_OBIS_CODES: ["1.8.0", "1-0:1.8.0", "1-0:2.8.0*255", "oops"],
+        },
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_OBIS_CODES: "invalid_obis_code"}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
-        {CONF_SCAN_INTERVAL: 30, CONF_OBIS_CODES: ["1.8.0", "1-0:1.8.0", "1-0:2.8.0*255"]},
+        {
+            CONF_SCAN_INTERVAL: 30,
+            CONF_OBIS_CODES: ["1.8.0", "1-0:1.8.0", "1-0:2.8.0*255"],
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options == {

@@ -123,6 +123,11 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         """Restore the last accepted energy counters before the first poll."""
         self.guard.load(await self._store.async_load())
 
+    async def async_shutdown(self) -> None:
+        """Stop polling; save the accepted counters now (a reload must not lose them)."""
+        await super().async_shutdown()
+        await self._store.async_save(self.guard.dump())
+
     async def _async_update_data(self) -> HubState:
         async with self._slots:
             try:

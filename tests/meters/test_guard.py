@@ -45,7 +45,11 @@ def test_drop_to_zero_is_rejected_and_logged_once(guard: EnergyGuard) -> None:
     guard.check("import", 1000.0, 0)
     first = guard.check("import", 0.0, 60)
     second = guard.check("import", 0.0, 120)
-    assert (first.value, first.rejected, first.first) == (None, Rejection.DECREASE, True)
+    assert (first.value, first.rejected, first.first) == (
+        None,
+        Rejection.DECREASE,
+        True,
+    )
     assert (second.value, second.first) == (None, False)
     back = guard.check("import", 1000.1, 180)
     assert back.value == 1000.1

@@ -44,7 +44,16 @@ def test_billing_period_is_kept() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "abc", "1-0:1.8", "1.8", "1.2.3.4", "1-0:1.8.0*256", "010001080", "1-0:999.8.0"],
+    [
+        "",
+        "abc",
+        "1-0:1.8",
+        "1.8",
+        "1.2.3.4",
+        "1-0:1.8.0*256",
+        "010001080",
+        "1-0:999.8.0",
+    ],
 )
 def test_garbage_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="OBIS"):

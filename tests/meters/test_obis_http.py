@@ -38,14 +38,19 @@ async def start(
 ) -> AsyncGenerator[Callable[..., object]]:
     servers: list[ObisMeterServer] = []
 
-    async def _start(**meter_kwargs: object) -> tuple[SimulatedObisMeter, ObisHttpClient]:
+    async def _start(
+        **meter_kwargs: object,
+    ) -> tuple[SimulatedObisMeter, ObisHttpClient]:
         meter = SimulatedObisMeter(serial="SIM-1", **meter_kwargs)  # type: ignore[arg-type]
         server = ObisMeterServer([meter])
         await server.start()
         servers.append(server)
         token = meter_kwargs.get("token")
         client = ObisHttpClient(
-            session, "127.0.0.1", server.ports[0], token=token if isinstance(token, str) else None
+            session,
+            "127.0.0.1",
+            server.ports[0],
+            token=token if isinstance(token, str) else None,
         )
         return meter, client
 
@@ -79,15 +84,21 @@ async def test_meter_units_win_wh_and_kw_are_converted(start) -> None:
     meter, client = await start(energy_unit="Wh", power_unit="kW")
     data = await client.read(ALL)
     assert data.readings[codes.ENERGY_IMPORT].unit == "kWh"
-    assert data.readings[codes.ENERGY_IMPORT].value == pytest.approx(meter.import_kwh, abs=0.01)
+    assert data.readings[codes.ENERGY_IMPORT].value == pytest.approx(
+        meter.import_kwh, abs=0.01
+    )
     assert data.readings[codes.POWER_IMPORT].unit == "W"
-    assert data.readings[codes.POWER_IMPORT].value == pytest.approx(meter.net_power_w(), abs=1)
+    assert data.readings[codes.POWER_IMPORT].value == pytest.approx(
+        meter.net_power_w(), abs=1
+    )
 
 
 async def test_numeric_strings_are_scaled(start) -> None:
     meter, client = await start(numeric_strings=True)
     data = await client.read(ALL)
-    assert data.readings[codes.ENERGY_IMPORT].value == pytest.approx(meter.import_kwh, abs=1e-3)
+    assert data.readings[codes.ENERGY_IMPORT].value == pytest.approx(
+        meter.import_kwh, abs=1e-3
+    )
     assert data.readings[codes.POWER_FACTOR].value == pytest.approx(0.95, abs=0.01)
 
 
@@ -123,7 +134,9 @@ async def test_token_is_sent(start) -> None:
         ("empty", MeterResponseError),
     ],
 )
-async def test_faults_raise_typed_errors(start, fault: str, error: type[Exception]) -> None:
+async def test_faults_raise_typed_errors(
+    start, fault: str, error: type[Exception]
+) -> None:
     meter, client = await start()
     meter.set_fault(fault, count=1)
     with pytest.raises(error):
@@ -133,7 +146,9 @@ async def test_faults_raise_typed_errors(start, fault: str, error: type[Exceptio
 
 async def test_wrong_path_is_an_invalid_response(start, session) -> None:
     meter, client = await start()
-    other = ObisHttpClient(session, "127.0.0.1", client._base.rsplit(":", 1)[1], path="nope")
+    other = ObisHttpClient(
+        session, "127.0.0.1", client._base.rsplit(":", 1)[1], path="nope"
+    )
     with pytest.raises(MeterResponseError):
         await other.read(ALL)
 
@@ -190,11 +205,11 @@ def test_parse_dlms_unit_numbers_and_scaler_zero() -> None:
     assert len(readings) == 5
 
 
-@pytest.mark.parametrize(
-    "value", [None, "abc", True, [1], "nan", float("inf")]
-)
+@pytest.mark.parametrize("value", [None, "abc", True, [1], "nan", float("inf")])
 def test_unusable_values_are_not_values(value: object) -> None:
-    readings = parse_response([{"obisCode": "1-0:1.8.0", "value": value, "unit": "kWh"}])
+    readings = parse_response(
+        [{"obisCode": "1-0:1.8.0", "value": value, "unit": "kWh"}]
+    )
     assert readings[codes.ENERGY_IMPORT].value is None
 
 

@@ -140,26 +140,28 @@ class ObisHttpClient:
             read_path if read_path.startswith("/") else f"/{read_path}"
         )
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.poll_timeout = POLL_TIMEOUT
 
     async def _post(self, url: str, body: Any, timeout: float) -> Any:
         try:
-            async with self._session.post(
-                url,
-                json=body,
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as response:
-                if response.status in (401, 403):
-                    raise MeterAuthError(f"HTTP {response.status}")
-                text = await response.text()
-                if response.status >= 500:
-                    raise MeterConnectionError(f"HTTP {response.status}")
-                if response.status >= 400:
-                    raise MeterRefusedError(f"HTTP {response.status}: {text[:200]}")
+            try:
+                status, text = await self._exchange(url, body, timeout)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as err:
+                if isinstance(err, aiohttp.ClientConnectorError):
+                    raise
+                # The meter closed a kept-alive connection: once more, on a new one.
+                _LOGGER.debug("Connection to %s dropped (%s), retrying once", url, err)
+                status, text = await self._exchange(url, body, timeout)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise MeterConnectionError(
                 f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             ) from err
+        if status in (401, 403):
+            raise MeterAuthError(f"HTTP {status}")
+        if status >= 500:
+            raise MeterConnectionError(f"HTTP {status}")
+        if status >= 400:
+            raise MeterRefusedError(f"HTTP {status}: {text[:200]}")
         if not text.strip():
             return None
         try:
@@ -167,13 +169,24 @@ class ObisHttpClient:
         except ValueError as err:
             raise MeterResponseError("response is not JSON") from err
 
+    async def _exchange(self, url: str, body: Any, timeout: float) -> tuple[int, str]:
+        async with self._session.post(
+            url,
+            json=body,
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            return response.status, await response.text()
+
     async def read(
-        self, codes: Iterable[ObisCode], *, timeout: float = POLL_TIMEOUT
+        self, codes: Iterable[ObisCode], *, timeout: float | None = None
     ) -> MeterData:
-        """Read ``codes`` in one request."""
+        """Read ``codes`` in one request (within ``poll_timeout`` unless told)."""
         body = {"obisCodes": [str(code) for code in codes]}
         try:
-            payload = await self._post(self._read_url, body, timeout)
+            payload = await self._post(
+                self._read_url, body, timeout or self.poll_timeout
+            )
         except MeterRefusedError as err:
             raise MeterResponseError(str(err)) from err
         readings = parse_response(payload)
