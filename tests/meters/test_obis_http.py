@@ -13,8 +13,8 @@ from custom_components.smart_meter_hub.meters import (
     MeterRefusedError,
     MeterResponseError,
     ObisCode,
+    obis as codes,
 )
-from custom_components.smart_meter_hub.meters import obis as codes
 from custom_components.smart_meter_hub.meters.obis_http import (
     ObisHttpClient,
     parse_response,
@@ -145,9 +145,9 @@ async def test_faults_raise_typed_errors(
 
 
 async def test_wrong_path_is_an_invalid_response(start, session) -> None:
-    meter, client = await start()
+    _meter, client = await start()
     other = ObisHttpClient(
-        session, "127.0.0.1", client._base.rsplit(":", 1)[1], path="nope"
+        session, "127.0.0.1", int(client._base.rsplit(":", 1)[1]), path="nope"
     )
     with pytest.raises(MeterResponseError):
         await other.read(ALL)
