@@ -1,0 +1,74 @@
+"""Run the simulated meters until interrupted: python -m meter_sim [--host H] [--base-port P].
+
+Prints what to type into Smart Meter Hub's config flow for each meter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+
+from .obis_http import ObisMeterServer, SimulatedObisMeter, describe
+
+OBIS_BASE_PORT = 18081
+
+
+def _obis_meters() -> list[SimulatedObisMeter]:
+    """Three OBIS meters, one per response format, with different units and a token."""
+    return [
+        SimulatedObisMeter(serial="SMH-DEMO-0001", solar=True, base_power_w=1200),
+        SimulatedObisMeter(
+            serial="SMH-DEMO-0002",
+            response_format="bare",
+            code_style="star",
+            energy_unit="Wh",
+            power_unit="kW",
+            seed=2,
+        ),
+        SimulatedObisMeter(
+            serial="SMH-DEMO-0003",
+            response_format="flat",
+            code_style="edis",
+            token="demo-token",
+            base_power_w=300,
+            seed=3,
+        ),
+    ]
+
+
+async def run(host: str, obis_base_port: int) -> None:
+    """Start every simulator, print how to add each meter, serve until cancelled."""
+    obis = ObisMeterServer(_obis_meters(), host=host)
+    await obis.start([obis_base_port + n for n in range(len(obis.meters))])
+    print("Simulated meters are running (Ctrl-C stops them):", flush=True)
+    for meter, port in zip(obis.meters, obis.ports, strict=True):
+        print(f"  - {describe(meter, host, port)}", flush=True)
+    print(
+        "  Faults on demand: curl -X POST http://HOST:PORT/sim/fault "
+        "-d '{\"fault\": \"glitch_zero\", \"count\": 1}'",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await obis.stop()
+
+
+def main() -> None:
+    """Parse the command line and run."""
+    parser = argparse.ArgumentParser(prog="python -m meter_sim", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--obis-port", type=int, default=OBIS_BASE_PORT, help="first OBIS port")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args.host, args.obis_port))
+
+
+if __name__ == "__main__":
+    main()
