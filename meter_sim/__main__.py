@@ -47,7 +47,7 @@ async def run(host: str, obis_base_port: int) -> None:
         print(f"  - {describe(meter, host, port)}", flush=True)
     print(
         "  Faults on demand: curl -X POST http://HOST:PORT/sim/fault "
-        "-d '{\"fault\": \"glitch_zero\", \"count\": 1}'",
+        '-d \'{"fault": "glitch_zero", "count": 1}\'',
         flush=True,
     )
     stop = asyncio.Event()
@@ -64,7 +64,9 @@ def main() -> None:
     """Parse the command line and run."""
     parser = argparse.ArgumentParser(prog="python -m meter_sim", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--obis-port", type=int, default=OBIS_BASE_PORT, help="first OBIS port")
+    parser.add_argument(
+        "--obis-port", type=int, default=OBIS_BASE_PORT, help="first OBIS port"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(args.host, args.obis_port))

@@ -58,7 +58,9 @@ def test_raw_serial_is_redacted_in_every_format() -> None:
         "0-0:96.1.0.255": "**REDACTED**",
         "1-0:1.8.0": 5,
     }
-    assert redact_raw([{"obisCode": "96.1.0", "value": "S1"}, {"obisCode": "1.8.0", "value": 5}]) == [
+    assert redact_raw(
+        [{"obisCode": "96.1.0", "value": "S1"}, {"obisCode": "1.8.0", "value": 5}]
+    ) == [
         {"obisCode": "96.1.0", "value": "**REDACTED**"},
         {"obisCode": "1.8.0", "value": 5},
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -16,7 +17,6 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-
 P = "sensor.obis_meter_smh_obis_0001"
 
 
@@ -25,6 +25,7 @@ def auto_enable_custom_integrations(
     recorder_mock: Any, enable_custom_integrations: None
 ) -> None:
     """The recorder must start before Home Assistant does (so, before this fixture)."""
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 def _grid_preferences() -> dict[str, Any]:

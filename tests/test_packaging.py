@@ -44,7 +44,13 @@ def test_manifest_keys_order_and_values() -> None:
     assert keys[:2] == ["domain", "name"]
     assert keys[2:] == sorted(keys[2:])
     assert set(keys) <= MANIFEST_KEYS
-    for required in ("codeowners", "documentation", "issue_tracker", "version", "iot_class"):
+    for required in (
+        "codeowners",
+        "documentation",
+        "issue_tracker",
+        "version",
+        "iot_class",
+    ):
         assert MANIFEST[required], required
     assert MANIFEST["domain"] == INTEGRATION.name
     assert MANIFEST["config_flow"] is True
@@ -101,10 +107,14 @@ def test_every_exception_and_issue_key_in_code_has_text() -> None:
     found = 0
     for path in _python_files():
         source = path.read_text()
-        for key in re.findall(r'translation_domain=DOMAIN,\s*translation_key="(\w+)"', source):
+        for key in re.findall(
+            r'translation_domain=DOMAIN,\s*translation_key="(\w+)"', source
+        ):
             assert STRINGS["exceptions"][key]["message"], f"{path.name}: {key}"
             found += 1
-        for key in re.findall(r'async_create_issue\([^)]*?translation_key="(\w+)"', source):
+        for key in re.findall(
+            r'async_create_issue\([^)]*?translation_key="(\w+)"', source
+        ):
             assert STRINGS["issues"][key]["title"], f"{path.name}: {key}"
             found += 1
     assert found >= 10
@@ -172,7 +182,9 @@ def test_config_flow_sets_and_checks_unique_id() -> None:
 def test_actions_are_registered_in_async_setup() -> None:
     tree = ast.parse(_source("__init__.py"))
     setup = next(
-        node for node in tree.body if isinstance(node, ast.AsyncFunctionDef) and node.name == "async_setup"
+        node
+        for node in tree.body
+        if isinstance(node, ast.AsyncFunctionDef) and node.name == "async_setup"
     )
     assert "async_setup_services" in ast.unparse(setup)
 
@@ -186,14 +198,18 @@ def test_protocol_package_has_no_home_assistant_imports() -> None:
                 names = [node.module or ""]
             else:
                 continue
-            assert not any(name.startswith("homeassistant") for name in names), path.name
+            assert not any(name.startswith("homeassistant") for name in names), (
+                path.name
+            )
 
 
 def test_quality_scale_states_every_rule() -> None:
     rules = yaml.safe_load(_source("quality_scale.yaml"))["rules"]
-    reference = (ROOT.parent / "shared" / "reference" / "ha-quality-scale.md")
+    reference = ROOT.parent / "shared" / "reference" / "ha-quality-scale.md"
     if reference.is_file():
-        listed = set(re.findall(r"^\| ([a-z-]+) [|(]", reference.read_text(), re.MULTILINE))
+        listed = set(
+            re.findall(r"^\| ([a-z-]+) [|(]", reference.read_text(), re.MULTILINE)
+        )
         assert listed <= set(rules), listed - set(rules)
     for rule, value in rules.items():
         status = value if isinstance(value, str) else value["status"]

@@ -94,14 +94,22 @@ async def test_write_obis(
     await hass.services.async_call(
         DOMAIN,
         "write_obis",
-        {"config_entry_id": init_integration.entry_id, "obis_code": "1-0:0.8.0", "value": 900},
+        {
+            "config_entry_id": init_integration.entry_id,
+            "obis_code": "1-0:0.8.0",
+            "value": 900,
+        },
         blocking=True,
     )
     assert meter.written == {"1-0:0.8.0": 900}
     await hass.services.async_call(
         DOMAIN,
         "write_obis",
-        {"config_entry_id": init_integration.entry_id, "obis_code": "1-0:0.8.0", "value": "2.5"},
+        {
+            "config_entry_id": init_integration.entry_id,
+            "obis_code": "1-0:0.8.0",
+            "value": "2.5",
+        },
         blocking=True,
     )
     assert meter.written == {"1-0:0.8.0": 2.5}
@@ -114,7 +122,11 @@ async def test_write_obis_refused_by_meter(
         await hass.services.async_call(
             DOMAIN,
             "write_obis",
-            {"config_entry_id": init_integration.entry_id, "obis_code": "1-0:1.8.0", "value": 0},
+            {
+                "config_entry_id": init_integration.entry_id,
+                "obis_code": "1-0:1.8.0",
+                "value": 0,
+            },
             blocking=True,
         )
     assert err.value.translation_key == "write_refused"
@@ -129,7 +141,11 @@ async def test_write_obis_meter_unreachable(
         await hass.services.async_call(
             DOMAIN,
             "write_obis",
-            {"config_entry_id": init_integration.entry_id, "obis_code": "1-0:0.8.0", "value": 1},
+            {
+                "config_entry_id": init_integration.entry_id,
+                "obis_code": "1-0:0.8.0",
+                "value": 1,
+            },
             blocking=True,
         )
     assert err.value.translation_key == "write_failed"
@@ -142,7 +158,11 @@ async def test_write_obis_rejects_non_finite_values(
         await hass.services.async_call(
             DOMAIN,
             "write_obis",
-            {"config_entry_id": init_integration.entry_id, "obis_code": "1-0:0.8.0", "value": "nan"},
+            {
+                "config_entry_id": init_integration.entry_id,
+                "obis_code": "1-0:0.8.0",
+                "value": "nan",
+            },
             blocking=True,
         )
     assert err.value.translation_key == "invalid_value"
@@ -161,7 +181,11 @@ async def test_write_obis_is_for_admins_only(
         await hass.services.async_call(
             DOMAIN,
             "write_obis",
-            {"config_entry_id": init_integration.entry_id, "obis_code": "1-0:0.8.0", "value": 1},
+            {
+                "config_entry_id": init_integration.entry_id,
+                "obis_code": "1-0:0.8.0",
+                "value": 1,
+            },
             blocking=True,
             context=Context(user_id=hass_read_only_user.id),
         )

@@ -15,11 +15,23 @@ def icon(size: int) -> Image.Image:
     image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     s = size / 256
-    draw.rounded_rectangle((16 * s, 16 * s, 240 * s, 240 * s), radius=40 * s, fill=(3, 169, 244))
+    draw.rounded_rectangle(
+        (16 * s, 16 * s, 240 * s, 240 * s), radius=40 * s, fill=(3, 169, 244)
+    )
     draw.ellipse((48 * s, 40 * s, 208 * s, 200 * s), fill=(255, 255, 255))
-    bolt = [(140, 56), (92, 128), (124, 128), (108, 184), (164, 104), (130, 104), (150, 56)]
+    bolt = [
+        (140, 56),
+        (92, 128),
+        (124, 128),
+        (108, 184),
+        (164, 104),
+        (130, 104),
+        (150, 56),
+    ]
     draw.polygon([(x * s, y * s) for x, y in bolt], fill=(255, 171, 0))
-    draw.rounded_rectangle((72 * s, 208 * s, 184 * s, 224 * s), radius=6 * s, fill=(255, 255, 255))
+    draw.rounded_rectangle(
+        (72 * s, 208 * s, 184 * s, 224 * s), radius=6 * s, fill=(255, 255, 255)
+    )
     return image
 
 
@@ -32,7 +44,10 @@ def logo(height: int) -> Image.Image:
     for i in range(3):  # three bars: readings
         top = int(height * (0.55 - 0.15 * i))
         left = int(height * (1.2 + 0.55 * i))
-        draw.rectangle((left, top, left + int(height * 0.35), int(height * 0.85)), fill=(3, 169, 244))
+        draw.rectangle(
+            (left, top, left + int(height * 0.35), int(height * 0.85)),
+            fill=(3, 169, 244),
+        )
     return image
 
 
