@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
@@ -18,6 +17,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 
+from .compat import vol
 from .const import DOMAIN
 from .coordinator import SmartMeterConfigEntry
 from .meters import MeterError, MeterRefusedError, ObisCode
