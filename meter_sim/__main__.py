@@ -38,9 +38,21 @@ def _obis_meters() -> list[SimulatedObisMeter]:
     ]
 
 
-async def run(host: str, obis_base_port: int) -> None:
-    """Start every simulator, print how to add each meter, serve until cancelled."""
-    obis = ObisMeterServer(_obis_meters(), host=host)
+async def run(host: str, obis_base_port: int, obis_count: int | None = None) -> None:
+    """Start every simulator, print how to add each meter, serve until cancelled.
+
+    ``obis_count`` replaces the three demonstration meters by that many plain ones
+    (serials SMH-BENCH-0001 …), for benchmarks.
+    """
+    meters = (
+        _obis_meters()
+        if obis_count is None
+        else [
+            SimulatedObisMeter(serial=f"SMH-BENCH-{n:04}", seed=n)
+            for n in range(1, obis_count + 1)
+        ]
+    )
+    obis = ObisMeterServer(meters, host=host)
     await obis.start([obis_base_port + n for n in range(len(obis.meters))])
     print("Simulated meters are running (Ctrl-C stops them):", flush=True)
     for meter, port in zip(obis.meters, obis.ports, strict=True):
@@ -67,9 +79,14 @@ def main() -> None:
     parser.add_argument(
         "--obis-port", type=int, default=OBIS_BASE_PORT, help="first OBIS port"
     )
+    parser.add_argument(
+        "--obis-count",
+        type=int,
+        help="that many plain OBIS meters instead of the demo ones",
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.host, args.obis_port))
+        asyncio.run(run(args.host, args.obis_port, args.obis_count))
 
 
 if __name__ == "__main__":

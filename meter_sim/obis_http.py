@@ -321,7 +321,16 @@ class ObisMeterServer:
                 return web.json_response({"error": str(err)}, status=400)
             return web.json_response({"fault": meter.fault, "count": meter.fault_count})
 
+        async def stats(request: web.Request) -> web.StreamResponse:
+            return web.json_response(
+                {
+                    "read_requests": meter.read_requests,
+                    "write_requests": meter.write_requests,
+                }
+            )
+
         app = web.Application()
+        app.router.add_get("/sim/stats", stats)
         app.router.add_post("/api/read", read)
         app.router.add_post("/api/write", write)
         app.router.add_post("/sim/fault", control)

@@ -133,3 +133,17 @@ async def test_two_meters_are_two_devices(
         assert await hass.config_entries.async_unload(second.entry_id)
     finally:
         await other.stop()
+
+
+async def test_entry_of_an_unknown_meter_type_fails_with_a_clear_error(
+    hass: HomeAssistant,
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="X",
+        data={"meter_type": "from_the_future", "host": "h"},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "from_the_future" in str(entry.reason)

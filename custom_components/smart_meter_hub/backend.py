@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
 
-from .const import CONF_METER_TYPE, METER_OBIS_HTTP
+from .const import CONF_METER_TYPE, DOMAIN, METER_OBIS_HTTP
 from .coordinator import MeterBackend, SmartMeterConfigEntry
 from .obis_http import ObisHttpBackend
 
@@ -16,4 +17,8 @@ def create_backend(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> MeterBa
         return ObisHttpBackend(
             hass, entry.data, entry.options, entry.unique_id or entry.entry_id
         )
-    raise ValueError(f"unknown meter type {meter_type!r}")
+    raise ConfigEntryError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_meter_type",
+        translation_placeholders={"meter_type": str(meter_type)},
+    )

@@ -1,0 +1,276 @@
+"""OBIS HTTP benchmark: Smart Meter Hub against Home Assistant's core `rest` integration.
+
+For N simulated meters (a separate process, so its CPU is not counted), one Home Assistant
+instance polls every meter for a number of poll cycles, first with Smart Meter Hub, then
+with `rest` configured the best way a user can (one resource per meter, a template sensor
+per value, the same seven values Smart Meter Hub shows by default). Printed per poll cycle:
+HTTP requests per meter, CPU time of the Home Assistant process per meter-poll, the worst
+event-loop lag, and the memory each meter adds.
+
+    python -m bench.obis_http [--meters 1 50 200] [--cycles 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import aiohttp
+from homeassistant import loader
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_test_home_assistant,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_PORT = 28000
+# The values Smart Meter Hub shows by default (enabled entities), for the `rest` setup.
+VALUES = {
+    "1-0:1.8.0.255": ("kWh", "energy", "total_increasing"),
+    "1-0:2.8.0.255": ("kWh", "energy", "total_increasing"),
+    "1-0:1.7.0.255": ("W", "power", "measurement"),
+    "1-0:2.7.0.255": ("W", "power", "measurement"),
+    "1-0:16.7.0.255": ("W", "power", "measurement"),
+    "1-0:13.7.0.255": (None, "power_factor", "measurement"),
+    "1-0:14.7.0.255": ("Hz", "frequency", "measurement"),
+}
+TEMPLATE = (
+    "{% set r = value_json.readings | selectattr('obisCode', 'eq', 'CODE') | first %}"
+    "{{ (r.value | float) * 10 ** (r.scaler | default(0)) }}"
+)
+
+
+@dataclass
+class Result:
+    """Figures of one run."""
+
+    label: str
+    meters: int
+    requests_per_meter_poll: float
+    cpu_ms_per_meter_poll: float
+    worst_loop_lag_ms: float
+    memory_kib_per_meter: float
+
+
+def _rss_kib() -> int:
+    with Path("/proc/self/status").open() as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def simulated_meters(count: int) -> AsyncIterator[list[int]]:
+    """Run `count` meters in a child process; yield their ports."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "meter_sim",
+            "--obis-count",
+            str(count),
+            "--obis-port",
+            str(BASE_PORT),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        await asyncio.to_thread(
+            process.stdout.readline
+        )  # "Simulated meters are running"
+        yield [BASE_PORT + n for n in range(count)]
+    finally:
+        process.terminate()
+        await asyncio.to_thread(process.wait)
+
+
+async def _requests(session: aiohttp.ClientSession, ports: list[int]) -> int:
+    total = 0
+    for port in ports:
+        async with session.get(f"http://127.0.0.1:{port}/sim/stats") as response:
+            total += (await response.json())["read_requests"]
+    return total
+
+
+async def setup_smart_meter_hub(hass: HomeAssistant, ports: list[int]) -> None:
+    """One config entry per meter, as a user adds them."""
+    for n, port in enumerate(ports, 1):
+        entry = MockConfigEntry(
+            domain="smart_meter_hub",
+            unique_id=f"SMH-BENCH-{n:04}",
+            title=f"Meter {n}",
+            data={"meter_type": "obis_http", "host": "127.0.0.1", "port": port},
+        )
+        entry.add_to_hass(hass)
+        if not await hass.config_entries.async_setup(entry.entry_id):
+            raise RuntimeError(f"{entry.title}: {entry.state} {entry.reason}")
+
+
+async def setup_rest(hass: HomeAssistant, ports: list[int]) -> None:
+    """One `rest` resource per meter with a template sensor per value."""
+    resources: list[dict[str, Any]] = [
+        {
+            "resource": f"http://127.0.0.1:{port}/api/read",
+            "method": "POST",
+            "headers": {"Content-Type": "application/json"},
+            "payload": json.dumps({"obisCodes": [*VALUES, "0-0:96.1.0.255"]}),
+            "scan_interval": 60,
+            "timeout": 10,
+            "sensor": [
+                {
+                    "name": f"meter {n} {code}",
+                    "unique_id": f"bench_{n}_{code}",
+                    "value_template": TEMPLATE.replace("CODE", code),
+                    "device_class": device_class,
+                    "state_class": state_class,
+                    **({"unit_of_measurement": unit} if unit else {}),
+                }
+                for code, (unit, device_class, state_class) in VALUES.items()
+            ],
+        }
+        for n, port in enumerate(ports, 1)
+    ]
+    assert await async_setup_component(hass, "rest", {"rest": resources})
+
+
+async def measure(
+    label: str,
+    ports: list[int],
+    setup: Callable[[HomeAssistant, list[int]], Awaitable[None]],
+    cycles: int,
+) -> Result:
+    """Set up, then poll every meter `cycles` times and measure."""
+    with tempfile.TemporaryDirectory() as config_dir:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
+            # Loopback only: resolve names with the system resolver, not mDNS (which
+            # would start zeroconf on every network interface).
+            resolver = patch(
+                "homeassistant.helpers.aiohttp_client._async_make_resolver",
+                return_value=aiohttp.ThreadedResolver(),
+            )
+            resolver.start()
+            await async_setup_component(hass, "homeassistant", {})
+            await hass.async_block_till_done()
+            rss_before = _rss_kib()
+            await setup(hass, ports)
+            await hass.async_block_till_done(wait_background_tasks=True)
+            memory = (_rss_kib() - rss_before) / len(ports)
+
+            worst_lag = 0.0
+            running = True
+
+            async def watch_loop() -> None:
+                nonlocal worst_lag
+                while running:
+                    start = time.perf_counter()
+                    await asyncio.sleep(0.005)
+                    worst_lag = max(worst_lag, time.perf_counter() - start - 0.005)
+
+            async with aiohttp.ClientSession() as session:
+                before = await _requests(session, ports)
+                watcher = asyncio.create_task(watch_loop())
+                cpu = time.process_time()
+                for _ in range(cycles):
+                    async_fire_time_changed(
+                        hass, dt_util.utcnow() + timedelta(seconds=61)
+                    )
+                    await hass.async_block_till_done(wait_background_tasks=True)
+                cpu = time.process_time() - cpu
+                running = False
+                await watcher
+                requests = await _requests(session, ports) - before
+            for entry in hass.config_entries.async_entries():
+                await hass.config_entries.async_unload(entry.entry_id)
+            await hass.async_stop(force=True)
+            resolver.stop()
+    polls = cycles * len(ports)
+    return Result(
+        label,
+        len(ports),
+        requests / polls,
+        cpu * 1000 / polls,
+        worst_lag * 1000,
+        memory,
+    )
+
+
+def _table(results: list[Result]) -> str:
+    lines = [
+        "| meters | integration | HTTP requests / meter / poll | CPU ms / meter-poll | worst loop lag ms | memory KiB / meter |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.meters} | {r.label} | {r.requests_per_meter_poll:.2f} | {r.cpu_ms_per_meter_poll:.2f} "
+        f"| {r.worst_loop_lag_ms:.1f} | {r.memory_kib_per_meter:.0f} |"
+        for r in results
+    ]
+    by_size: dict[int, dict[str, Result]] = {}
+    for r in results:
+        by_size.setdefault(r.meters, {})[r.label] = r
+    lines.append("")
+    for size, pair in by_size.items():
+        ours, rest = pair.get("smart_meter_hub"), pair.get("rest")
+        if ours and rest and ours.cpu_ms_per_meter_poll:
+            lines.append(
+                f"{size} meters: rest uses {rest.cpu_ms_per_meter_poll / ours.cpu_ms_per_meter_poll:.1f}x "
+                f"the CPU of Smart Meter Hub per meter-poll"
+            )
+    return "\n".join(lines)
+
+
+async def main(sizes: list[int], cycles: int) -> None:
+    """Run every size with both integrations and print the table."""
+    logging.basicConfig(level=logging.ERROR)
+    results: list[Result] = []
+    for size in sizes:
+        async with simulated_meters(size) as ports:
+            for label, setup in (
+                ("smart_meter_hub", setup_smart_meter_hub),
+                ("rest", setup_rest),
+            ):
+                result = await measure(label, ports, setup, cycles)
+                print(
+                    f"{size:>4} meters  {label:<16} {result.requests_per_meter_poll:.2f} req/meter/poll  "
+                    f"{result.cpu_ms_per_meter_poll:.2f} CPU ms/meter-poll  "
+                    f"lag {result.worst_loop_lag_ms:.1f} ms  {result.memory_kib_per_meter:.0f} KiB/meter",
+                    flush=True,
+                )
+                results.append(result)
+    print()
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {cycles} poll cycles per run"
+    )
+    print(_table(results))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--meters", type=int, nargs="+", default=[1, 50, 200])
+    parser.add_argument("--cycles", type=int, default=5)
+    args = parser.parse_args()
+    asyncio.run(main(args.meters, args.cycles))
