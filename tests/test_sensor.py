@@ -7,7 +7,12 @@ import logging
 from datetime import timedelta
 
 import pytest
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.const import (
+    EVENT_HOMEASSISTANT_FINAL_WRITE,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -212,9 +217,9 @@ async def test_last_accepted_counter_survives_a_restart(
     init_integration: MockConfigEntry,
     meter: SimulatedObisMeter,
 ) -> None:
-    await poll(hass, init_integration)  # the saved state is written 30 s after a poll
     await poll(hass, init_integration)
     meter.set_fault("glitch_zero")
+    # Unloading saves the accepted counters at once.
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done()
     # After the restart the first reading is a 0: it is still known to be a glitch.
@@ -222,6 +227,18 @@ async def test_last_accepted_counter_survives_a_restart(
     meter.set_fault(None)
     await poll(hass, init_integration)
     assert state(hass, f"{P}_energy_import") != STATE_UNAVAILABLE
+
+
+async def test_counters_are_saved_when_home_assistant_stops(
+    hass: HomeAssistant, init_integration: MockConfigEntry, hass_storage: dict
+) -> None:
+    key = f"{DOMAIN}.{init_integration.entry_id}.energy"
+    await poll(hass, init_integration)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+    await hass.async_block_till_done()
+    saved = hass_storage[key]["data"]
+    energy = float(state(hass, f"{P}_energy_import"))
+    assert saved["SMH-OBIS-0001:1-0:1.8.0.255"]["value"] == pytest.approx(energy)
 
 
 async def test_another_meter_at_the_address_is_refused_with_a_repair_issue(

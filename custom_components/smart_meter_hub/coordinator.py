@@ -40,7 +40,9 @@ type SmartMeterConfigEntry = ConfigEntry[SmartMeterCoordinator]
 
 POLL_SLOTS: HassKey[asyncio.Semaphore] = HassKey(f"{DOMAIN}_poll_slots")
 GUARD_STORE_VERSION = 1
-GUARD_SAVE_DELAY = 30
+# Saved at most every 10 minutes (and on unload and at shutdown): a restart that loses
+# the last minutes compares against a slightly older, still valid, counter value.
+GUARD_SAVE_DELAY = 600
 
 
 @dataclass(frozen=True, slots=True)
