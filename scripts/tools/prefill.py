@@ -1,0 +1,109 @@
+"""Onboard a fresh development Home Assistant and add the simulated meters through its API.
+
+Used by `scripts/develop --prefill`: creates the owner account dev / dev (only on a fresh
+config/ folder), then runs Smart Meter Hub's real config flow for each simulated meter,
+so the dashboard is populated at once. Talks to http://127.0.0.1:8123 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import aiohttp
+
+BASE = "http://127.0.0.1:8123"
+CLIENT = f"{BASE}/"
+METERS: list[dict[str, Any]] = [
+    {"next_step_id": "obis_http", "host": "127.0.0.1", "port": 18081},
+    {"next_step_id": "obis_http", "host": "127.0.0.1", "port": 18082},
+    {
+        "next_step_id": "obis_http",
+        "host": "127.0.0.1",
+        "port": 18083,
+        "token": "demo-token",
+    },
+]
+
+
+async def _wait_until_up(session: aiohttp.ClientSession) -> None:
+    for _ in range(240):
+        try:
+            async with session.get(f"{BASE}/api/onboarding") as response:
+                if response.status in (200, 401, 404):
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.5)
+    raise SystemExit("Home Assistant did not start on port 8123")
+
+
+async def _token(session: aiohttp.ClientSession) -> str | None:
+    async with session.get(f"{BASE}/api/onboarding") as response:
+        steps = await response.json() if response.status == 200 else []
+    if not any(step["step"] == "user" and not step["done"] for step in steps):
+        return None  # already onboarded: the user logs in with their own account
+    user = {
+        "client_id": CLIENT,
+        "name": "Developer",
+        "username": "dev",
+        "password": "dev",
+        "language": "en",
+    }
+    async with session.post(f"{BASE}/api/onboarding/users", json=user) as response:
+        code = (await response.json())["auth_code"]
+    token_request = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": CLIENT,
+    }
+    async with session.post(f"{BASE}/auth/token", data=token_request) as response:
+        token: str = (await response.json())["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for step, body in (
+        ("core_config", {}),
+        ("analytics", {}),
+        ("integration", {"client_id": CLIENT, "redirect_uri": CLIENT}),
+    ):
+        async with session.post(
+            f"{BASE}/api/onboarding/{step}", headers=headers, json=body
+        ):
+            pass
+    return token
+
+
+async def main() -> int:
+    """Onboard and add every simulated meter; print what happened."""
+    async with aiohttp.ClientSession() as session:
+        await _wait_until_up(session)
+        token = await _token(session)
+        if token is None:
+            print(
+                "prefill: Home Assistant is already onboarded; add meters from the UI."
+            )
+            return 0
+        headers = {"Authorization": f"Bearer {token}"}
+        flows = f"{BASE}/api/config/config_entries/flow"
+        for meter in METERS:
+            async with session.post(
+                flows, headers=headers, json={"handler": "smart_meter_hub"}
+            ) as response:
+                flow_id = (await response.json())["flow_id"]
+            step = {"next_step_id": meter["next_step_id"]}
+            async with session.post(f"{flows}/{flow_id}", headers=headers, json=step):
+                pass
+            form = {key: value for key, value in meter.items() if key != "next_step_id"}
+            async with session.post(
+                f"{flows}/{flow_id}", headers=headers, json=form
+            ) as response:
+                result = await response.json()
+            print(
+                f"prefill: {result.get('title') or result.get('errors') or result.get('reason')}"
+            )
+        print("prefill: log in at http://localhost:8123 as dev / dev")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
