@@ -113,6 +113,20 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             return "", {"base": "unknown"}
         return reading.serial, {}
 
+    async def _async_update_same_meter(
+        self, entry: ConfigEntry, data: dict[str, Any]
+    ) -> tuple[ConfigFlowResult | None, dict[str, str]]:
+        """Save ``data`` into ``entry`` if the entry's own meter answers with it.
+
+        Returns the finished flow, or the form errors; a different meter aborts.
+        """
+        serial, errors = await self._async_identify(data)
+        if errors:
+            return None, errors
+        await self.async_set_unique_id(serial)
+        self._abort_if_unique_id_mismatch(reason="wrong_meter")
+        return self.async_update_reload_and_abort(entry, data=data), {}
+
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -148,12 +162,11 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _clean(user_input)
-            serial, errors = await self._async_identify(data)
-            if not errors:
-                await self.async_set_unique_id(serial)
-                self._abort_if_unique_id_mismatch(reason="wrong_meter")
-                return self.async_update_reload_and_abort(entry, data=data)
+            result, errors = await self._async_update_same_meter(
+                entry, _clean(user_input)
+            )
+            if result is not None:
+                return result
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
@@ -176,11 +189,9 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _clean({**entry.data, CONF_TOKEN: user_input.get(CONF_TOKEN)})
-            serial, errors = await self._async_identify(data)
-            if not errors:
-                await self.async_set_unique_id(serial)
-                self._abort_if_unique_id_mismatch(reason="wrong_meter")
-                return self.async_update_reload_and_abort(entry, data=data)
+            result, errors = await self._async_update_same_meter(entry, data)
+            if result is not None:
+                return result
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=vol.Schema({vol.Optional(CONF_TOKEN): PASSWORD_SELECTOR}),
