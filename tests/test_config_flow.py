@@ -239,11 +239,19 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         {
             CONF_SCAN_INTERVAL: 30,
             CONF_OBIS_CODES: ["1.8.0", "1-0:1.8.0", "1-0:2.8.0*255"],
+            "night_window_start": "00:30:00",
+            "phantom_threshold": 150,
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert init_integration.options == {
+    assert dict(init_integration.options) == {
         CONF_SCAN_INTERVAL: 30,
         CONF_OBIS_CODES: ["1-0:1.8.0.255", "1-0:2.8.0.255"],
+        "night_window_start": "00:30:00",
+        "night_window_end": "05:00:00",
+        "phantom_threshold": 150,
+        "high_threshold": 10_000.0,
+        "high_delay": 60.0,
+        "high_hysteresis": 500.0,
     }
     await hass.async_block_till_done()

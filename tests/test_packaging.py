@@ -11,8 +11,16 @@ import pytest
 import yaml
 from PIL import Image
 
-from custom_components.smart_meter_hub.binary_sensor import CONNECTIVITY
-from custom_components.smart_meter_hub.sensor import LAST_READING, SENSORS
+from custom_components.smart_meter_hub.binary_sensor import (
+    CONNECTIVITY,
+    HIGH_CONSUMPTION,
+    PHANTOM_LOAD,
+)
+from custom_components.smart_meter_hub.sensor import (
+    LAST_READING,
+    NIGHT_BASELINE,
+    SENSORS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 INTEGRATION = ROOT / "custom_components" / "smart_meter_hub"
@@ -121,8 +129,10 @@ def test_every_exception_and_issue_key_in_code_has_text() -> None:
 
 
 def test_every_entity_has_a_name() -> None:
-    for description in (*SENSORS, LAST_READING):
+    for description in (*SENSORS, LAST_READING, NIGHT_BASELINE):
         assert STRINGS["entity"]["sensor"][description.translation_key]["name"]
+    for description in (PHANTOM_LOAD, HIGH_CONSUMPTION):
+        assert STRINGS["entity"]["binary_sensor"][description.translation_key]["name"]
     # The connectivity sensor takes its name from its device class.
     assert CONNECTIVITY.translation_key is None
     assert CONNECTIVITY.device_class is not None
@@ -145,8 +155,9 @@ def test_every_action_is_described_and_has_an_icon() -> None:
 
 def test_icons_refer_to_existing_entities() -> None:
     icons = json.loads(_source("icons.json"))
-    for key in icons["entity"]["sensor"]:
-        assert key in STRINGS["entity"]["sensor"], key
+    for platform, keys in icons["entity"].items():
+        for key in keys:
+            assert key in STRINGS["entity"][platform], key
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -47,7 +47,7 @@ async def _async_options_updated(
 ) -> None:
     """Apply new options to the running meter: no reload, no lost connection."""
     coordinator = entry.runtime_data
-    coordinator.backend.apply_options(entry.options)
+    coordinator.apply_options(entry.options)
     coordinator.update_interval = _interval(entry)
     await coordinator.async_request_refresh()
 

@@ -27,6 +27,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
+    TimeSelector,
 )
 
 from .compat import vol
@@ -41,6 +42,15 @@ from .const import (
     METER_OBIS_HTTP,
     METER_TYPES,
     MIN_SCAN_INTERVAL_S,
+)
+from .load_analytics import (
+    ANALYTICS_DEFAULTS,
+    CONF_HIGH_DELAY,
+    CONF_HIGH_HYSTERESIS,
+    CONF_HIGH_THRESHOLD,
+    CONF_PHANTOM_THRESHOLD,
+    CONF_WINDOW_END,
+    CONF_WINDOW_START,
 )
 from .meters import (
     MeterAuthError,
@@ -206,6 +216,40 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         return SmartMeterOptionsFlow()
 
 
+def _watts(maximum: float, unit: str = "W") -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=0,
+            max=maximum,
+            step=1,
+            mode=NumberSelectorMode.BOX,
+            unit_of_measurement=unit,
+        )
+    )
+
+
+def _analytics_fields(current: Mapping[str, Any]) -> dict[Any, Any]:
+    """The load analytics' options, common to every meter type."""
+    return {
+        vol.Required(
+            CONF_WINDOW_START, default=current[CONF_WINDOW_START]
+        ): TimeSelector(),
+        vol.Required(CONF_WINDOW_END, default=current[CONF_WINDOW_END]): TimeSelector(),
+        vol.Required(
+            CONF_PHANTOM_THRESHOLD, default=current[CONF_PHANTOM_THRESHOLD]
+        ): _watts(100_000),
+        vol.Required(CONF_HIGH_THRESHOLD, default=current[CONF_HIGH_THRESHOLD]): _watts(
+            1_000_000
+        ),
+        vol.Required(CONF_HIGH_DELAY, default=current[CONF_HIGH_DELAY]): _watts(
+            3600, "s"
+        ),
+        vol.Required(
+            CONF_HIGH_HYSTERESIS, default=current[CONF_HIGH_HYSTERESIS]
+        ): _watts(100_000),
+    }
+
+
 class SmartMeterOptionsFlow(OptionsFlow):
     """Poll interval and OBIS codes; applied without reloading the meter."""
 
@@ -229,6 +273,10 @@ class SmartMeterOptionsFlow(OptionsFlow):
                     data={
                         CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                         CONF_OBIS_CODES: codes,
+                        **{
+                            key: user_input.get(key, default)
+                            for key, default in ANALYTICS_DEFAULTS.items()
+                        },
                     }
                 )
         options = self.config_entry.options
@@ -255,6 +303,7 @@ class SmartMeterOptionsFlow(OptionsFlow):
                         custom_value=True,
                     )
                 ),
+                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
             }
         )
         if user_input is not None:

@@ -24,6 +24,12 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER, MAX_CONCURRENT_POLLS
+from .load_analytics import (
+    AnalyticsState,
+    MeterAnalytics,
+    has_whole_home_power,
+    whole_home_power,
+)
 from .meters import (
     EnergyGuard,
     MeterAuthError,
@@ -52,6 +58,7 @@ class MeterState:
     data: MeterData
     values: dict[ObisCode, float | str | None]
     timestamp: datetime
+    analytics: AnalyticsState | None = None
 
     def number(self, code: ObisCode) -> float | None:
         """Return a publishable number, or None."""
@@ -120,17 +127,55 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             POLL_SLOTS, asyncio.Semaphore(MAX_CONCURRENT_POLLS)
         )
         self._issue_id = f"wrong_meter_{entry.entry_id}"
+        self.analytics: dict[str, MeterAnalytics] = {}
+        self._analytics_store: Store[dict[str, Any]] = Store(
+            hass, GUARD_STORE_VERSION, f"{DOMAIN}.{entry.entry_id}.analytics"
+        )
+        self._saved_analytics: dict[str, Any] = {}
 
     async def _async_setup(self) -> None:
-        """Restore the last accepted energy counters before the first poll."""
+        """Restore the counters and the analytics before the first poll."""
         self.guard.load(await self._store.async_load())
+        self._saved_analytics = await self._analytics_store.async_load() or {}
 
     async def async_shutdown(self) -> None:
-        """Stop polling; save the accepted counters now (a reload must not lose them)."""
+        """Stop polling; save counters and analytics now (a reload must not lose them)."""
         await super().async_shutdown()
         await self._store.async_save(self.guard.dump())
+        await self._analytics_store.async_save(self._dump_analytics())
+
+    def _dump_analytics(self) -> dict[str, Any]:
+        return {
+            device_id: analytics.night.dump()
+            for device_id, analytics in self.analytics.items()
+        }
+
+    def apply_options(self, options: Mapping[str, Any]) -> None:
+        """New options: what to read, and the analytics' thresholds and window."""
+        self.backend.apply_options(options)
+        for analytics in self.analytics.values():
+            analytics.apply_options(options)
+
+    def _analytics_of(self, device_id: str) -> MeterAnalytics:
+        if (analytics := self.analytics.get(device_id)) is None:
+            analytics = MeterAnalytics(
+                dt_util.get_default_time_zone(), self.config_entry.options
+            )
+            analytics.night.load(self._saved_analytics.get(device_id))
+            self.analytics[device_id] = analytics
+        return analytics
 
     async def _async_update_data(self) -> HubState:
+        try:
+            hub = await self._async_poll()
+        except Exception:
+            now = dt_util.utcnow()
+            for analytics in self.analytics.values():
+                analytics.add(now, None)  # the gap counts as unseen
+            raise
+        return hub
+
+    async def _async_poll(self) -> HubState:
         async with self._slots:
             try:
                 fetched = await self.backend.fetch()
@@ -159,8 +204,19 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         now = dt_util.utcnow()
         devices = dict(self.data.devices) if self.data else {}
         for device_id, data in fetched.items():
-            devices[device_id] = MeterState(
-                data, self._publishable(device_id, data, now), now
+            values = self._publishable(device_id, data, now)
+            analytics = None
+            if has_whole_home_power(values):
+                meter_analytics = self._analytics_of(device_id)
+                meter_analytics.add(now, whole_home_power(values))
+                analytics = meter_analytics.state()
+            devices[device_id] = MeterState(data, values, now, analytics)
+        for device_id, meter_analytics in self.analytics.items():
+            if device_id not in fetched:
+                meter_analytics.add(now, None)
+        if self.analytics:
+            self._analytics_store.async_delay_save(
+                self._dump_analytics, GUARD_SAVE_DELAY
             )
         return HubState(devices, frozenset(fetched))
 

@@ -39,6 +39,7 @@ class MeterSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[MeterState], StateType | datetime]
     has_fn: Callable[[MeterState], bool]
+    attributes_fn: Callable[[MeterState], dict[str, Any]] | None = None
 
 
 def _reading(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
@@ -158,6 +159,35 @@ LAST_READING = MeterSensorEntityDescription(
 )
 
 
+def _night_attributes(state: MeterState) -> dict[str, Any]:
+    analytics = state.analytics
+    if analytics is None:
+        return {}
+    night = analytics.night
+    return {
+        "window": analytics.window,
+        "night": night.night.isoformat() if night else None,
+        "coverage": night.coverage if night else None,
+    }
+
+
+NIGHT_BASELINE = MeterSensorEntityDescription(
+    key="night_baseline",
+    translation_key="night_baseline",
+    device_class=SensorDeviceClass.POWER,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    suggested_display_precision=0,
+    value_fn=lambda state: (
+        state.analytics.night.baseline_w
+        if state.analytics and state.analytics.night
+        else None
+    ),
+    has_fn=lambda state: state.analytics is not None,
+    attributes_fn=_night_attributes,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SmartMeterConfigEntry,
@@ -167,10 +197,12 @@ async def async_setup_entry(
     async_add_new_entities(
         entry,
         async_add_entities,
-        (*SENSORS, LAST_READING),
+        (*SENSORS, LAST_READING, NIGHT_BASELINE),
         lambda description, state: description.has_fn(state),
         lambda coordinator, device_id, description: (
-            LastReadingSensor if description is LAST_READING else MeterSensor
+            LastReadingSensor
+            if description in (LAST_READING, NIGHT_BASELINE)
+            else MeterSensor
         )(coordinator, device_id, description),
     )
 
@@ -193,9 +225,18 @@ class MeterSensor(SmartMeterEntity, SensorEntity):
 
 
 class LastReadingSensor(MeterSensor):
-    """When the meter last answered: stays readable while the meter is away."""
+    """A value about the past (last reading, last night): readable while the meter is away.
+
+    Unknown, not unavailable, when there is no value (a night with too little data).
+    """
 
     @property
     def available(self) -> bool:
         """Available once the meter has answered at least once."""
         return self.meter_state is not None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details, where the description has any (the night and its coverage)."""
+        state, attributes_fn = self.meter_state, self.entity_description.attributes_fn
+        return None if state is None or attributes_fn is None else attributes_fn(state)

@@ -1,0 +1,108 @@
+"""Analytics of each meter on the Home Assistant side: options, persistence, results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from typing import Any, Final
+
+from .analytics import (
+    DEFAULT_HIGH_DELAY_S,
+    DEFAULT_HIGH_HYSTERESIS_W,
+    DEFAULT_HIGH_THRESHOLD_W,
+    DEFAULT_PHANTOM_THRESHOLD_W,
+    DEFAULT_WINDOW_END,
+    DEFAULT_WINDOW_START,
+    HighConsumption,
+    NightBaseline,
+    NightResult,
+)
+from .meters import ObisCode
+from .meters.obis import POWER_IMPORT, POWER_NET
+
+CONF_WINDOW_START: Final = "night_window_start"
+CONF_WINDOW_END: Final = "night_window_end"
+CONF_PHANTOM_THRESHOLD: Final = "phantom_threshold"
+CONF_HIGH_THRESHOLD: Final = "high_threshold"
+CONF_HIGH_DELAY: Final = "high_delay"
+CONF_HIGH_HYSTERESIS: Final = "high_hysteresis"
+
+ANALYTICS_DEFAULTS: Final[dict[str, Any]] = {
+    CONF_WINDOW_START: DEFAULT_WINDOW_START.strftime("%H:%M:%S"),
+    CONF_WINDOW_END: DEFAULT_WINDOW_END.strftime("%H:%M:%S"),
+    CONF_PHANTOM_THRESHOLD: DEFAULT_PHANTOM_THRESHOLD_W,
+    CONF_HIGH_THRESHOLD: DEFAULT_HIGH_THRESHOLD_W,
+    CONF_HIGH_DELAY: DEFAULT_HIGH_DELAY_S,
+    CONF_HIGH_HYSTERESIS: DEFAULT_HIGH_HYSTERESIS_W,
+}
+
+
+def whole_home_power(values: Mapping[ObisCode, float | str | None]) -> float | None:
+    """Net grid power where the meter measures both directions, else import power."""
+    for code in (POWER_NET, POWER_IMPORT):
+        value = values.get(code)
+        if isinstance(value, float):
+            return value
+    return None
+
+
+def has_whole_home_power(values: Mapping[ObisCode, object]) -> bool:
+    """Whether the meter answers a power value the analytics can use."""
+    return POWER_NET in values or POWER_IMPORT in values
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsState:
+    """What the analytics entities of one meter show."""
+
+    night: NightResult | None
+    phantom: bool | None
+    high: bool
+    window: str
+    phantom_threshold_w: float
+
+
+def _time(value: Any, default: time) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        return default
+
+
+class MeterAnalytics:
+    """Night baseline and high consumption of one meter."""
+
+    def __init__(self, time_zone: tzinfo, options: Mapping[str, Any]) -> None:
+        """Start with the entry's options."""
+        self.night = NightBaseline(time_zone)
+        self.high = HighConsumption()
+        self.phantom_threshold_w = DEFAULT_PHANTOM_THRESHOLD_W
+        self.apply_options(options)
+
+    def apply_options(self, options: Mapping[str, Any]) -> None:
+        """Take new thresholds and window; a night in progress keeps its samples."""
+        merged = {**ANALYTICS_DEFAULTS, **options}
+        self.night.start = _time(merged[CONF_WINDOW_START], DEFAULT_WINDOW_START)
+        self.night.end = _time(merged[CONF_WINDOW_END], DEFAULT_WINDOW_END)
+        self.phantom_threshold_w = float(merged[CONF_PHANTOM_THRESHOLD])
+        self.high.threshold_w = float(merged[CONF_HIGH_THRESHOLD])
+        self.high.hysteresis_w = float(merged[CONF_HIGH_HYSTERESIS])
+        self.high.delay = timedelta(seconds=float(merged[CONF_HIGH_DELAY]))
+
+    def add(self, when: datetime, power: float | None) -> None:
+        """Take one sample of whole-home power (None: the meter did not answer)."""
+        self.night.add(when, power)
+        self.high.add(when, power)
+
+    def state(self) -> AnalyticsState:
+        """The current results."""
+        last = self.night.last
+        baseline = last.baseline_w if last else None
+        return AnalyticsState(
+            night=last,
+            phantom=None if baseline is None else baseline > self.phantom_threshold_w,
+            high=self.high.on,
+            window=f"{self.night.start:%H:%M}-{self.night.end:%H:%M}",
+            phantom_threshold_w=self.phantom_threshold_w,
+        )
