@@ -13,6 +13,7 @@ from .backend import create_backend
 from .const import CONF_METER_TYPE, DEFAULT_SCAN_INTERVAL, DOMAIN, METER_OBIS_HTTP
 from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, guard_store
 from .services import async_setup_services
+from .virtual import VirtualBackend
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -24,10 +25,11 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def _interval(entry: SmartMeterConfigEntry) -> timedelta:
+def _interval(entry: SmartMeterConfigEntry) -> timedelta | None:
     meter_type = entry.data.get(CONF_METER_TYPE, METER_OBIS_HTTP)
+    default = DEFAULT_SCAN_INTERVAL.get(meter_type)
     seconds = entry.options.get(CONF_SCAN_INTERVAL)
-    return timedelta(seconds=seconds) if seconds else DEFAULT_SCAN_INTERVAL[meter_type]
+    return timedelta(seconds=seconds) if seconds and default else default
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> bool:
@@ -36,6 +38,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -
         hass, entry, create_backend(hass, entry), _interval(entry)
     )
     await coordinator.async_config_entry_first_refresh()
+    if isinstance(coordinator.backend, VirtualBackend):
+        # Event driven: each state change of a source sensor refreshes the meter.
+        coordinator.backend.async_start(
+            lambda: entry.async_create_background_task(
+                hass, coordinator.async_refresh(), "smart_meter_hub virtual refresh"
+            )
+        )
     entry.runtime_data = coordinator
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

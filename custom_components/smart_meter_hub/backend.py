@@ -5,9 +5,10 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 
-from .const import CONF_METER_TYPE, DOMAIN, METER_OBIS_HTTP
+from .const import CONF_METER_TYPE, DOMAIN, METER_OBIS_HTTP, METER_VIRTUAL
 from .coordinator import MeterBackend, SmartMeterConfigEntry
 from .obis_http import ObisHttpBackend
+from .virtual import VirtualBackend
 
 
 def create_backend(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> MeterBackend:
@@ -15,6 +16,10 @@ def create_backend(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> MeterBa
     meter_type = entry.data.get(CONF_METER_TYPE, METER_OBIS_HTTP)
     if meter_type == METER_OBIS_HTTP:
         return ObisHttpBackend(
+            hass, entry.data, entry.options, entry.unique_id or entry.entry_id
+        )
+    if meter_type == METER_VIRTUAL:
+        return VirtualBackend(
             hass, entry.data, entry.options, entry.unique_id or entry.entry_id
         )
     raise ConfigEntryError(

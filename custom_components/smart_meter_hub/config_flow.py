@@ -16,9 +16,13 @@ from homeassistant.const import (
     CONF_PORT,
     CONF_SCAN_INTERVAL,
     CONF_TOKEN,
+    UnitOfEnergy,
+    UnitOfPower,
 )
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -32,15 +36,19 @@ from homeassistant.helpers.selector import (
 
 from .compat import vol
 from .const import (
+    CONF_CIRCUITS,
+    CONF_ENERGY_ENTITY,
     CONF_METER_TYPE,
     CONF_OBIS_CODES,
     CONF_PATH,
-    DEFAULT_SCAN_INTERVAL,
+    CONF_POWER_ENTITY,
+    DEFAULT_OBIS_INTERVAL,
     DOMAIN,
     LOGGER,
     MAX_SCAN_INTERVAL_S,
     METER_OBIS_HTTP,
     METER_TYPES,
+    METER_VIRTUAL,
     MIN_SCAN_INTERVAL_S,
 )
 from .load_analytics import (
@@ -61,11 +69,26 @@ from .meters import (
 from .meters.obis import DEFAULT_CODES
 from .meters.obis_http import DEFAULT_PORT
 from .obis_http import client_from_data
+from .virtual import state_in
 
 PORT_SELECTOR = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
 )
 PASSWORD_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+
+POWER_SENSOR = EntitySelectorConfig(domain="sensor", device_class="power")
+VIRTUAL_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_POWER_ENTITY): EntitySelector(POWER_SENSOR),
+        vol.Optional(CONF_ENERGY_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain="sensor", device_class="energy")
+        ),
+        vol.Optional(CONF_CIRCUITS): EntitySelector(
+            EntitySelectorConfig(domain="sensor", device_class="power", multiple=True)
+        ),
+    }
+)
 
 
 class NoSerialError(MeterResponseError):
@@ -165,11 +188,49 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def async_step_virtual(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A meter made of power (and energy) sensors already in Home Assistant."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            power = user_input[CONF_POWER_ENTITY]
+            energy = user_input.get(CONF_ENERGY_ENTITY)
+            if state_in(self.hass, power, UnitOfPower.WATT) is None:
+                errors[CONF_POWER_ENTITY] = "invalid_power_sensor"
+            elif (
+                energy
+                and state_in(self.hass, energy, UnitOfEnergy.KILO_WATT_HOUR) is None
+            ):
+                errors[CONF_ENERGY_ENTITY] = "invalid_energy_sensor"
+            else:
+                await self.async_set_unique_id(f"virtual_{power}")
+                self._abort_if_unique_id_configured()
+                state = self.hass.states.get(power)
+                data = {CONF_METER_TYPE: METER_VIRTUAL, CONF_POWER_ENTITY: power}
+                if energy:
+                    data[CONF_ENERGY_ENTITY] = energy
+                circuits = [
+                    c for c in user_input.get(CONF_CIRCUITS) or [] if c != power
+                ]
+                return self.async_create_entry(
+                    title=f"Virtual meter {state.name if state else power}",
+                    data=data,
+                    options={CONF_CIRCUITS: circuits},
+                )
+        return self.async_show_form(
+            step_id="virtual",
+            data_schema=self.add_suggested_values_to_schema(VIRTUAL_SCHEMA, user_input),
+            errors=errors,
+        )
+
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Change the address or the token of a meter; refuse another meter."""
         entry = self._get_reconfigure_entry()
+        if entry.data.get(CONF_METER_TYPE) == METER_VIRTUAL:
+            return self.async_abort(reason="reconfigure_virtual")
         errors: dict[str, str] = {}
         if user_input is not None:
             result, errors = await self._async_update_same_meter(
@@ -257,6 +318,8 @@ class SmartMeterOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show and check the options."""
+        if self.config_entry.data.get(CONF_METER_TYPE) == METER_VIRTUAL:
+            return await self.async_step_virtual(user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             codes: list[str] = []
@@ -280,7 +343,7 @@ class SmartMeterOptionsFlow(OptionsFlow):
                     }
                 )
         options = self.config_entry.options
-        default_interval = int(DEFAULT_SCAN_INTERVAL[METER_OBIS_HTTP].total_seconds())
+        default_interval = int(DEFAULT_OBIS_INTERVAL.total_seconds())
         current_codes = options.get(CONF_OBIS_CODES) or [str(c) for c in DEFAULT_CODES]
         schema = vol.Schema(
             {
@@ -309,3 +372,32 @@ class SmartMeterOptionsFlow(OptionsFlow):
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
         return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+
+    async def async_step_virtual(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Circuits and analytics of a virtual meter."""
+        options = self.config_entry.options
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_CIRCUITS: user_input.get(CONF_CIRCUITS) or [],
+                    **{
+                        key: user_input.get(key, default)
+                        for key, default in ANALYTICS_DEFAULTS.items()
+                    },
+                }
+            )
+        schema = vol.Schema(
+            {
+                vol.Optional(
+                    CONF_CIRCUITS, default=options.get(CONF_CIRCUITS) or []
+                ): EntitySelector(
+                    EntitySelectorConfig(
+                        domain="sensor", device_class="power", multiple=True
+                    )
+                ),
+                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
+            }
+        )
+        return self.async_show_form(step_id="virtual", data_schema=schema)

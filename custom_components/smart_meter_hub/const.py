@@ -14,9 +14,19 @@ CONF_PATH: Final = "path"
 CONF_OBIS_CODES: Final = "obis_codes"
 
 METER_OBIS_HTTP: Final = "obis_http"
-METER_TYPES: Final = (METER_OBIS_HTTP,)
+METER_VIRTUAL: Final = "virtual"
+METER_TYPES: Final = (METER_OBIS_HTTP, METER_VIRTUAL)
 
-DEFAULT_SCAN_INTERVAL: Final = {METER_OBIS_HTTP: timedelta(seconds=60)}
+# The virtual meter follows its source sensors' state changes: no polling.
+DEFAULT_OBIS_INTERVAL: Final = timedelta(seconds=60)
+DEFAULT_SCAN_INTERVAL: Final[dict[str, timedelta | None]] = {
+    METER_OBIS_HTTP: DEFAULT_OBIS_INTERVAL,
+    METER_VIRTUAL: None,
+}
+
+CONF_POWER_ENTITY: Final = "power_entity"
+CONF_ENERGY_ENTITY: Final = "energy_entity"
+CONF_CIRCUITS: Final = "circuits"
 MIN_SCAN_INTERVAL_S: Final = 5
 MAX_SCAN_INTERVAL_S: Final = 3600
 

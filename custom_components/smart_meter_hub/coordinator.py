@@ -110,7 +110,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         hass: HomeAssistant,
         entry: SmartMeterConfigEntry,
         backend: MeterBackend,
-        update_interval: timedelta,
+        update_interval: timedelta | None,
     ) -> None:
         """Set up polling through ``backend``."""
         super().__init__(

@@ -14,6 +14,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    PERCENTAGE,
     EntityCategory,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
@@ -21,13 +22,14 @@ from homeassistant.const import (
     UnitOfFrequency,
     UnitOfPower,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import MeterState, SmartMeterConfigEntry
+from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
 from .entity import SmartMeterEntity, async_add_new_entities
 from .meters import ObisCode, obis as codes
+from .virtual import circuit_share, unmeasured_power
 
 # Entities only read the coordinator's data: no request per entity.
 PARALLEL_UPDATES = 0
@@ -205,6 +207,44 @@ async def async_setup_entry(
             else MeterSensor
         )(coordinator, device_id, description),
     )
+    _add_circuits(entry, async_add_entities)
+
+
+def _add_circuits(
+    entry: SmartMeterConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Per circuit of a virtual meter its share of total, and the unmeasured rest."""
+    coordinator = entry.runtime_data
+    added: set[str] = set()
+
+    @callback
+    def add_new() -> None:
+        new: list[SensorEntity] = []
+        for device_id, state in coordinator.data.devices.items():
+            if state.data.channels and UNMEASURED.key not in added:
+                added.add(UNMEASURED.key)
+                new.append(MeterSensor(coordinator, device_id, UNMEASURED))
+            for circuit in state.data.channels:
+                if circuit not in added:
+                    added.add(circuit)
+                    new.append(CircuitShareSensor(coordinator, device_id, circuit))
+        if new:
+            async_add_entities(new)
+
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+UNMEASURED = MeterSensorEntityDescription(
+    key="unmeasured_power",
+    translation_key="unmeasured_power",
+    device_class=SensorDeviceClass.POWER,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    suggested_display_precision=0,
+    value_fn=lambda state: unmeasured_power(state.data),
+    has_fn=lambda state: bool(state.data.channels),
+)
 
 
 class MeterSensor(SmartMeterEntity, SensorEntity):
@@ -240,3 +280,41 @@ class LastReadingSensor(MeterSensor):
         """Details, where the description has any (the night and its coverage)."""
         state, attributes_fn = self.meter_state, self.entity_description.attributes_fn
         return None if state is None or attributes_fn is None else attributes_fn(state)
+
+
+class CircuitShareSensor(MeterSensor):
+    """One circuit's share of whole-home power, in %."""
+
+    def __init__(
+        self, coordinator: SmartMeterCoordinator, device_id: str, circuit: str
+    ) -> None:
+        """Name the sensor after the circuit's sensor."""
+        self._circuit = circuit
+        source = coordinator.hass.states.get(circuit)
+        super().__init__(
+            coordinator,
+            device_id,
+            MeterSensorEntityDescription(
+                key=f"share_{circuit}",
+                translation_key="circuit_share",
+                translation_placeholders={
+                    "circuit": source.name if source else circuit
+                },
+                native_unit_of_measurement=PERCENTAGE,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=1,
+                value_fn=lambda state: circuit_share(state.data, circuit),
+                has_fn=lambda state: circuit in state.data.channels,
+            ),
+        )
+
+    @property
+    def available(self) -> bool:
+        """Available while the meter and the circuit's sensor are; unknown when total <= 0."""
+        state = self.meter_state
+        return (
+            self.coordinator.last_update_success
+            and self.device_id in self.coordinator.data.online
+            and state is not None
+            and state.data.channels.get(self._circuit) is not None
+        )

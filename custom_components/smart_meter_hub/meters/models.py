@@ -55,6 +55,8 @@ class MeterData:
     manufacturer: str | None = None
     model: str | None = None
     firmware: str | None = None
+    # Named sub-measurements that are no OBIS quantity (circuits of a virtual meter), W.
+    channels: Mapping[str, float | None] = field(default_factory=dict)
     raw: Any = field(default=None, compare=False, repr=False)
 
     def number(self, code: ObisCode) -> float | None:
