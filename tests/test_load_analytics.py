@@ -135,3 +135,29 @@ async def test_baseline_survives_a_restart_and_options_apply(
     await poll(hass, config_entry)
     assert hass.states.get(f"binary_sensor.{P}_phantom_load").state == STATE_ON
     assert hass.states.get(f"sensor.{P}_night_baseline").state != STATE_UNAVAILABLE
+
+
+async def test_restart_inside_the_window_keeps_the_night(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    config_entry: MockConfigEntry,
+    meter: SimulatedObisMeter,
+) -> None:
+    freezer.move_to(datetime(2026, 11, 21, 0, 55, tzinfo=BERLIN))
+    meter.base_power_w = meter._power = 300
+    await set_up(hass, config_entry)
+    for _ in range(12):  # 01:00 to 01:55
+        freezer.tick(timedelta(minutes=5))
+        await poll(hass, config_entry)
+    meter._power = 90  # the lowest moment of the night, before the restart
+    freezer.tick(timedelta(minutes=5))
+    await poll(hass, config_entry)
+    meter._power = 300
+    assert await hass.config_entries.async_reload(config_entry.entry_id)  # restart
+    await hass.async_block_till_done()
+    for _ in range(37):  # 02:05 to 05:05
+        freezer.tick(timedelta(minutes=5))
+        await poll(hass, config_entry)
+    baseline = hass.states.get(f"sensor.{P}_night_baseline")
+    assert float(baseline.state) == pytest.approx(90, abs=15)
+    assert baseline.attributes["coverage"] > 0.95
