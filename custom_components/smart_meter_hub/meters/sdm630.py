@@ -1,0 +1,166 @@
+"""Eastron SDM630 three-phase meters behind a Modbus gateway.
+
+The default set of values is read in two transactions per meter: input registers
+(0x0000, 80) and (0x0156, 16). Every value is an IEEE-754 float in two registers. A
+block that the meter refuses with exception 02 is split rather than failing the meter.
+0x0156 ("total kWh") is import plus export: it is the absolute energy, never consumption.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Final, Literal
+
+from .modbus import READ_HOLDING, READ_INPUT, ModbusConnection, ModbusExceptionError
+from .models import MeterData, MeterResponseError, Reading
+from .obis import ObisCode
+
+WordOrder = Literal["normal", "swapped"]
+BLOCKS: Final = ((0x0000, 80), (0x0156, 16))
+SERIAL_REGISTER: Final = 0xFC00
+MODEL_REGISTER: Final = 0xFC02
+MODELS: Final = {0x0070: "SDM630", 0x0079: "SDM630MCT V2"}
+
+
+def _code(text: str) -> ObisCode:
+    return ObisCode.parse(text)
+
+
+# register -> (OBIS code, unit)
+REGISTERS: Final[dict[int, tuple[ObisCode, str | None]]] = {
+    0x0000: (_code("1-0:32.7.0"), "V"),
+    0x0002: (_code("1-0:52.7.0"), "V"),
+    0x0004: (_code("1-0:72.7.0"), "V"),
+    0x0006: (_code("1-0:31.7.0"), "A"),
+    0x0008: (_code("1-0:51.7.0"), "A"),
+    0x000A: (_code("1-0:71.7.0"), "A"),
+    0x000C: (_code("1-0:36.7.0"), "W"),  # signed active power L1
+    0x000E: (_code("1-0:56.7.0"), "W"),
+    0x0010: (_code("1-0:76.7.0"), "W"),
+    0x001E: (_code("1-0:33.7.0"), None),
+    0x0020: (_code("1-0:53.7.0"), None),
+    0x0022: (_code("1-0:73.7.0"), None),
+    0x0034: (_code("1-0:16.7.0"), "W"),  # signed total active power
+    0x0038: (_code("1-0:9.7.0"), "VA"),
+    0x003C: (_code("1-0:3.7.0"), "var"),
+    0x003E: (_code("1-0:13.7.0"), None),
+    0x0046: (_code("1-0:14.7.0"), "Hz"),
+    0x0048: (_code("1-0:1.8.0"), "kWh"),
+    0x004A: (_code("1-0:2.8.0"), "kWh"),
+    0x0156: (_code("1-0:15.8.0"), "kWh"),  # import + export: never consumption
+    0x015A: (_code("1-0:21.8.0"), "kWh"),
+    0x015C: (_code("1-0:41.8.0"), "kWh"),
+    0x015E: (_code("1-0:61.8.0"), "kWh"),
+    0x0160: (_code("1-0:22.8.0"), "kWh"),
+    0x0162: (_code("1-0:42.8.0"), "kWh"),
+    0x0164: (_code("1-0:62.8.0"), "kWh"),
+}
+POWER_IMPORT: Final = _code("1-0:1.7.0")
+POWER_EXPORT: Final = _code("1-0:2.7.0")
+POWER_NET: Final = _code("1-0:16.7.0")
+
+
+def decode_floats(
+    registers: list[int], word_order: WordOrder = "normal"
+) -> list[float]:
+    """Registers (high word first, or swapped) to IEEE-754 floats."""
+    if word_order == "swapped":
+        registers = [
+            word
+            for pair in zip(registers[1::2], registers[::2], strict=True)
+            for word in pair
+        ]
+    return list(
+        struct.unpack(
+            f">{len(registers) // 2}f", struct.pack(f">{len(registers)}H", *registers)
+        )
+    )
+
+
+class Sdm630:
+    """One SDM630 (one unit id) on a shared gateway connection."""
+
+    def __init__(
+        self, connection: ModbusConnection, unit: int, word_order: WordOrder = "normal"
+    ) -> None:
+        """Attach to the gateway; no I/O."""
+        self.connection = connection
+        self.unit = unit
+        self.word_order: WordOrder = word_order
+        self.last_blocks: dict[str, list[int]] = {}
+
+    async def identify(self) -> tuple[str, str | None]:
+        """Serial number (holding 0xFC00, uint32) and model (0xFC02, where it answers)."""
+        high, low = await self.connection.read_registers(
+            self.unit, READ_HOLDING, SERIAL_REGISTER, 2
+        )
+        serial = str(high << 16 | low)
+        try:
+            (code,) = await self.connection.read_registers(
+                self.unit, READ_HOLDING, MODEL_REGISTER, 1
+            )
+        except ModbusExceptionError:
+            return serial, None
+        return serial, MODELS.get(code, f"SDM630 (model code 0x{code:04X})")
+
+    async def _read_block(self, start: int, count: int) -> dict[int, int]:
+        """Registers by address; a block refused with exception 02 is split in two."""
+        try:
+            registers = await self.connection.read_registers(
+                self.unit, READ_INPUT, start, count
+            )
+        except ModbusExceptionError as err:
+            if err.code != 2 or count <= 2:
+                if err.code == 2:
+                    return {}
+                raise
+            half = count // 2 // 2 * 2
+            first = await self._read_block(start, half)
+            return first | await self._read_block(start + half, count - half)
+        return dict(enumerate(registers, start))
+
+    async def read(self) -> dict[ObisCode, Reading]:
+        """Read the default set (two transactions); any NaN fails the whole poll."""
+        registers: dict[int, int] = {}
+        self.last_blocks = {}
+        for start, count in BLOCKS:
+            block = await self._read_block(start, count)
+            self.last_blocks[f"0x{start:04X}"] = [
+                block.get(a, -1) for a in range(start, start + count)
+            ]
+            registers |= block
+        readings: dict[ObisCode, Reading] = {}
+        for address, (code, unit) in REGISTERS.items():
+            if address in registers and address + 1 in registers:
+                (value,) = decode_floats(
+                    [registers[address], registers[address + 1]], self.word_order
+                )
+                if not math.isfinite(value):
+                    raise MeterResponseError(
+                        f"unit {self.unit}: register 0x{address:04X} is not a number"
+                    )
+                readings[code] = Reading(value, unit)
+        if (net := readings.get(POWER_NET)) is not None and isinstance(
+            net.value, float
+        ):
+            readings[POWER_IMPORT] = Reading(max(net.value, 0.0), "W")
+            readings[POWER_EXPORT] = Reading(max(-net.value, 0.0), "W")
+        if not readings:
+            raise MeterResponseError(f"unit {self.unit}: no register could be read")
+        return readings
+
+
+async def read_meter(
+    meter: Sdm630, serial: str, name: str, model: str | None
+) -> MeterData:
+    """One poll of one meter as MeterData."""
+    readings = await meter.read()
+    return MeterData(
+        readings=readings,
+        serial=serial,
+        name=name,
+        manufacturer="Eastron",
+        model=model or "SDM630",
+        raw=dict(meter.last_blocks),
+    )
