@@ -5,9 +5,16 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
 
-from .const import CONF_METER_TYPE, DOMAIN, METER_OBIS_HTTP, METER_VIRTUAL
+from .const import (
+    CONF_METER_TYPE,
+    DOMAIN,
+    METER_OBIS_HTTP,
+    METER_SDM630,
+    METER_VIRTUAL,
+)
 from .coordinator import MeterBackend, SmartMeterConfigEntry
 from .obis_http import ObisHttpBackend
+from .sdm630 import Sdm630Backend
 from .virtual import VirtualBackend
 
 
@@ -18,6 +25,8 @@ def create_backend(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> MeterBa
         return ObisHttpBackend(
             hass, entry.data, entry.options, entry.unique_id or entry.entry_id
         )
+    if meter_type == METER_SDM630:
+        return Sdm630Backend(entry.data, entry.options)
     if meter_type == METER_VIRTUAL:
         return VirtualBackend(
             hass, entry.data, entry.options, entry.unique_id or entry.entry_id

@@ -38,15 +38,21 @@ from .compat import vol
 from .const import (
     CONF_CIRCUITS,
     CONF_ENERGY_ENTITY,
+    CONF_FRAMING,
     CONF_METER_TYPE,
+    CONF_METERS,
     CONF_OBIS_CODES,
     CONF_PATH,
     CONF_POWER_ENTITY,
+    CONF_SPACING,
+    CONF_UNIT_IDS,
+    CONF_WORD_ORDER,
     DEFAULT_OBIS_INTERVAL,
     DOMAIN,
     LOGGER,
     MAX_SCAN_INTERVAL_S,
     METER_OBIS_HTTP,
+    METER_SDM630,
     METER_TYPES,
     METER_VIRTUAL,
     MIN_SCAN_INTERVAL_S,
@@ -69,6 +75,7 @@ from .meters import (
 from .meters.obis import DEFAULT_CODES
 from .meters.obis_http import DEFAULT_PORT
 from .obis_http import client_from_data
+from .sdm630 import parse_unit_ids, probe_gateway
 from .virtual import state_in
 
 PORT_SELECTOR = NumberSelector(
@@ -87,6 +94,18 @@ VIRTUAL_SCHEMA = vol.Schema(
         vol.Optional(CONF_CIRCUITS): EntitySelector(
             EntitySelectorConfig(domain="sensor", device_class="power", multiple=True)
         ),
+    }
+)
+
+
+SDM630_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_HOST): str,
+        vol.Required(CONF_PORT, default=502): PORT_SELECTOR,
+        vol.Required(CONF_FRAMING, default="tcp"): SelectSelector(
+            SelectSelectorConfig(options=["tcp", "rtu"], translation_key=CONF_FRAMING)
+        ),
+        vol.Required(CONF_UNIT_IDS, default="1"): str,
     }
 )
 
@@ -188,6 +207,50 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def _async_sdm630(
+        self, user_input: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+        """Check the gateway's input; return (entry data, errors, placeholders)."""
+        units = parse_unit_ids(str(user_input[CONF_UNIT_IDS]))
+        if units is None:
+            return {}, {CONF_UNIT_IDS: "invalid_unit_ids"}, {}
+        host, port = str(user_input[CONF_HOST]).strip(), int(user_input[CONF_PORT])
+        framing = user_input[CONF_FRAMING]
+        meters, errors, placeholders = await probe_gateway(host, port, framing, units)
+        data = {
+            CONF_METER_TYPE: METER_SDM630,
+            CONF_HOST: host,
+            CONF_PORT: port,
+            CONF_FRAMING: framing,
+            CONF_METERS: meters,
+        }
+        return data, errors, placeholders
+
+    async def async_step_sdm630(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A Modbus gateway with SDM630 meters behind it: one device per unit id."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            data, errors, placeholders = await self._async_sdm630(user_input)
+            if not errors:
+                self._async_abort_entries_match(
+                    {CONF_HOST: data[CONF_HOST], CONF_PORT: data[CONF_PORT]}
+                )
+                serials = [meter["serial"] for meter in data[CONF_METERS]]
+                await self.async_set_unique_id(serials[0])
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=f"SDM630 gateway {data[CONF_HOST]}", data=data
+                )
+        return self.async_show_form(
+            step_id="sdm630",
+            data_schema=self.add_suggested_values_to_schema(SDM630_SCHEMA, user_input),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
     async def async_step_virtual(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -231,6 +294,8 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         if entry.data.get(CONF_METER_TYPE) == METER_VIRTUAL:
             return self.async_abort(reason="reconfigure_virtual")
+        if entry.data.get(CONF_METER_TYPE) == METER_SDM630:
+            return await self.async_step_reconfigure_sdm630(user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             result, errors = await self._async_update_same_meter(
@@ -244,6 +309,30 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 OBIS_HTTP_SCHEMA, user_input or entry.data
             ),
             errors=errors,
+        )
+
+    async def async_step_reconfigure_sdm630(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """New address, framing or unit ids of a gateway: every unit is checked again."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            data, errors, placeholders = await self._async_sdm630(user_input)
+            if not errors:
+                return self.async_update_reload_and_abort(entry, data=data)
+        current = {
+            **entry.data,
+            CONF_UNIT_IDS: ", ".join(str(m["unit"]) for m in entry.data[CONF_METERS]),
+        }
+        return self.async_show_form(
+            step_id="reconfigure_sdm630",
+            data_schema=self.add_suggested_values_to_schema(
+                SDM630_SCHEMA, user_input or current
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_reauth(
@@ -320,6 +409,8 @@ class SmartMeterOptionsFlow(OptionsFlow):
         """Show and check the options."""
         if self.config_entry.data.get(CONF_METER_TYPE) == METER_VIRTUAL:
             return await self.async_step_virtual(user_input)
+        if self.config_entry.data.get(CONF_METER_TYPE) == METER_SDM630:
+            return await self.async_step_sdm630(user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             codes: list[str] = []
@@ -401,3 +492,41 @@ class SmartMeterOptionsFlow(OptionsFlow):
             }
         )
         return self.async_show_form(step_id="virtual", data_schema=schema)
+
+    async def async_step_sdm630(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Poll interval, word order, request spacing, analytics of a gateway."""
+        options = self.config_entry.options
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                    CONF_WORD_ORDER: user_input[CONF_WORD_ORDER],
+                    CONF_SPACING: int(user_input[CONF_SPACING]),
+                    **{
+                        key: user_input.get(key, default)
+                        for key, default in ANALYTICS_DEFAULTS.items()
+                    },
+                }
+            )
+        rtu = self.config_entry.data.get(CONF_FRAMING) == "rtu"
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SCAN_INTERVAL, default=options.get(CONF_SCAN_INTERVAL, 10)
+                ): _watts(MAX_SCAN_INTERVAL_S, "s"),
+                vol.Required(
+                    CONF_WORD_ORDER, default=options.get(CONF_WORD_ORDER, "normal")
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=["normal", "swapped"], translation_key=CONF_WORD_ORDER
+                    )
+                ),
+                vol.Required(
+                    CONF_SPACING, default=options.get(CONF_SPACING, 100 if rtu else 60)
+                ): _watts(2000, "ms"),
+                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
+            }
+        )
+        return self.async_show_form(step_id="sdm630", data_schema=schema)

@@ -14,13 +14,15 @@ CONF_PATH: Final = "path"
 CONF_OBIS_CODES: Final = "obis_codes"
 
 METER_OBIS_HTTP: Final = "obis_http"
+METER_SDM630: Final = "sdm630"
 METER_VIRTUAL: Final = "virtual"
-METER_TYPES: Final = (METER_OBIS_HTTP, METER_VIRTUAL)
+METER_TYPES: Final = (METER_OBIS_HTTP, METER_SDM630, METER_VIRTUAL)
 
 # The virtual meter follows its source sensors' state changes: no polling.
 DEFAULT_OBIS_INTERVAL: Final = timedelta(seconds=60)
 DEFAULT_SCAN_INTERVAL: Final[dict[str, timedelta | None]] = {
     METER_OBIS_HTTP: DEFAULT_OBIS_INTERVAL,
+    METER_SDM630: timedelta(seconds=10),
     METER_VIRTUAL: None,
 }
 
@@ -32,3 +34,9 @@ MAX_SCAN_INTERVAL_S: Final = 3600
 
 # At most this many meters are polled at the same moment across the installation.
 MAX_CONCURRENT_POLLS: Final = 10
+
+CONF_FRAMING: Final = "framing"
+CONF_UNIT_IDS: Final = "unit_ids"
+CONF_METERS: Final = "meters"
+CONF_WORD_ORDER: Final = "word_order"
+CONF_SPACING: Final = "request_spacing"

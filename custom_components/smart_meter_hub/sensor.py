@@ -16,11 +16,13 @@ from homeassistant.components.sensor import (
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    UnitOfApparentPower,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
     UnitOfFrequency,
     UnitOfPower,
+    UnitOfReactivePower,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -113,6 +115,16 @@ def _tariff(key: str, code: ObisCode) -> MeterSensorEntityDescription:
     return _energy(key, code, entity_registry_enabled_default=False)
 
 
+_POWER: dict[str, Any] = {
+    "device_class": SensorDeviceClass.POWER,
+    "native_unit_of_measurement": UnitOfPower.WATT,
+    "suggested_display_precision": 0,
+}
+_PF: dict[str, Any] = {
+    "device_class": SensorDeviceClass.POWER_FACTOR,
+    "suggested_display_precision": 3,
+}
+
 SENSORS: tuple[MeterSensorEntityDescription, ...] = (
     _energy("energy_import", codes.ENERGY_IMPORT),
     _energy("energy_export", codes.ENERGY_EXPORT),
@@ -134,6 +146,34 @@ SENSORS: tuple[MeterSensorEntityDescription, ...] = (
     _current("current_l1", codes.CURRENT_L1),
     _current("current_l2", codes.CURRENT_L2),
     _current("current_l3", codes.CURRENT_L3),
+    _phase("power_net_l1", codes.obis("1-0:36.7.0"), **_POWER),
+    _phase("power_net_l2", codes.obis("1-0:56.7.0"), **_POWER),
+    _phase("power_net_l3", codes.obis("1-0:76.7.0"), **_POWER),
+    _phase("power_factor_l1", codes.obis("1-0:33.7.0"), **_PF),
+    _phase("power_factor_l2", codes.obis("1-0:53.7.0"), **_PF),
+    _phase("power_factor_l3", codes.obis("1-0:73.7.0"), **_PF),
+    _tariff("energy_import_l1", codes.obis("1-0:21.8.0")),
+    _tariff("energy_import_l2", codes.obis("1-0:41.8.0")),
+    _tariff("energy_import_l3", codes.obis("1-0:61.8.0")),
+    _tariff("energy_export_l1", codes.obis("1-0:22.8.0")),
+    _tariff("energy_export_l2", codes.obis("1-0:42.8.0")),
+    _tariff("energy_export_l3", codes.obis("1-0:62.8.0")),
+    _reading(
+        "apparent_power",
+        codes.obis("1-0:9.7.0"),
+        device_class=SensorDeviceClass.APPARENT_POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
+        suggested_display_precision=0,
+    ),
+    _reading(
+        "reactive_power",
+        codes.obis("1-0:3.7.0"),
+        device_class=SensorDeviceClass.REACTIVE_POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+        suggested_display_precision=0,
+    ),
     _reading(
         "power_factor",
         codes.POWER_FACTOR,

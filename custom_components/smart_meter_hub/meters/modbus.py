@@ -26,6 +26,10 @@ READ_INPUT: Final = 0x04
 MAX_REGISTERS: Final = 125
 
 
+class NoAnswerError(MeterConnectionError):
+    """The gateway took the request, but no answer came in time (wrong unit id or framing)."""
+
+
 class ModbusExceptionError(MeterResponseError):
     """The device answered with a Modbus exception code."""
 
@@ -112,10 +116,12 @@ class ModbusConnection:
                 await asyncio.sleep(wait)
             try:
                 return await self._transaction(unit, function, address, count)
+            except MeterConnectionError:
+                raise
             except (TimeoutError, OSError, asyncio.IncompleteReadError) as err:
                 # An answer may still arrive: never read it as the next one's.
                 await self.close()
-                raise MeterConnectionError(
+                raise NoAnswerError(
                     f"unit {unit}: no answer ({type(err).__name__})"
                 ) from err
             except MeterResponseError:
