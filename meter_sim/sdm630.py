@@ -23,7 +23,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from custom_components.smart_meter_hub.meters.modbus import crc16
+
+def crc16(frame: bytes) -> bytes:
+    """Modbus RTU CRC (little endian on the wire)."""
+    crc = 0xFFFF
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return struct.pack("<H", crc)
+
 
 INPUT_RANGES = ((0x0000, 0x0050), (0x0156, 0x0166 + 2))
 
@@ -33,7 +42,7 @@ class SimulatedSdm630:
     """One meter: serial number, evolving values, current fault."""
 
     serial: int
-    model_code: int = 0x0070
+    model_code: int | None = 0x0070  # None: firmware without the model register
     base_power_w: float = 2300.0
     import_kwh: float = 180.1
     export_kwh: float = 0.0
@@ -109,7 +118,7 @@ class SimulatedSdm630:
         """Serial number (0xFC00, 2 registers) and model code (0xFC02, 1 register)."""
         if (start, count) == (0xFC00, 2):
             return [self.serial >> 16, self.serial & 0xFFFF]
-        if (start, count) == (0xFC02, 1):
+        if (start, count) == (0xFC02, 1) and self.model_code is not None:
             return [self.model_code]
         return 2
 

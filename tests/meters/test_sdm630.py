@@ -11,9 +11,9 @@ from custom_components.smart_meter_hub.meters import (
     MeterResponseError,
     ObisCode,
 )
-from custom_components.smart_meter_hub.meters.modbus import ModbusConnection, crc16
+from custom_components.smart_meter_hub.meters.modbus import ModbusConnection
 from custom_components.smart_meter_hub.meters.sdm630 import Sdm630, decode_floats
-from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
+from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630, crc16
 
 IMPORT = ObisCode.parse("1-0:1.8.0")
 NET = ObisCode.parse("1-0:16.7.0")
@@ -138,3 +138,34 @@ async def test_unreachable_gateway(socket_enabled: None) -> None:
     connection = ModbusConnection("127.0.0.1", 1, "tcp", timeout=0.5)
     with pytest.raises(MeterConnectionError, match="cannot connect"):
         await Sdm630(connection, 1).identify()
+
+
+@pytest.mark.parametrize(
+    ("model_code", "model"),
+    [(None, None), (0x0079, "SDM630MCT V2"), (0x1234, "SDM630 (model code 0x1234)")],
+)
+async def test_model_register_where_it_answers(
+    gateway, model_code: int | None, model: str | None
+) -> None:
+    gw, connection = await gateway(units=1)
+    gw.units[1].model_code = model_code
+    assert await Sdm630(connection, 1).identify() == ("1001", model)
+
+
+async def test_a_meter_that_refuses_every_block_fails_the_poll(gateway) -> None:
+    gw, connection = await gateway(units=1)
+    gw.units[1].registers = lambda start, count: 2  # type: ignore[method-assign]
+    with pytest.raises(MeterResponseError, match="no register could be read"):
+        await Sdm630(connection, 1).read()
+
+
+async def test_gateway_gone_mid_session_then_back(gateway) -> None:
+    gw, connection = await gateway(units=1)
+    assert (await Sdm630(connection, 1).identify())[0] == "1001"
+    port = gw.port
+    await gw.stop()
+    with pytest.raises(MeterConnectionError):
+        await Sdm630(connection, 1).read()
+    await gw.start(port)  # the gateway restarts: the next poll reconnects
+    readings = await Sdm630(connection, 1).read()
+    assert readings[IMPORT].value is not None

@@ -1,20 +1,29 @@
-"""A small Modbus client over TCP: Modbus TCP (MBAP) or RTU framing over TCP.
+"""Modbus transport for meters behind a gateway: Modbus TCP or RTU framing over TCP.
 
-One connection per gateway, one request at a time, with a pause between requests (and
-a longer one when the unit id changes). Every answer is checked before it is used:
-transaction id (Modbus TCP), CRC and unit id (RTU), function code and register count.
-A late answer to an earlier request is discarded, never taken for the current one; after
-a timeout with RTU framing, which has no transaction id, the connection is reopened.
+The meters only need "read these registers of that unit". :class:`ModbusTransport` is
+that contract; :class:`ModbusConnection` fulfils it with pymodbus (3.8.3 in Home
+Assistant 2025.4 up to 3.13.x), and the Home Assistant side can fulfil it with the
+connection it shares with core Modbus.
+
+One connection per gateway, one request at a time, with a pause between requests (and a
+longer one when the unit id changes). Every answer is checked before it is used: an
+exception response raises :class:`ModbusExceptionError`, a wrong register count raises
+:class:`MeterResponseError`. pymodbus 3.8.3 does not match answers to requests, and RTU
+framing has no transaction id at all, so after a timeout the connection is closed: a
+late answer lands on a dead socket and is never taken for the next request's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import inspect
 import logging
-import struct
 import time
-from typing import Final, Literal
+from typing import Any, Final, Literal, Protocol
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.framer import FramerType
 
 from .models import MeterConnectionError, MeterResponseError
 
@@ -23,7 +32,11 @@ _LOGGER = logging.getLogger(__name__)
 Framing = Literal["tcp", "rtu"]
 READ_HOLDING: Final = 0x03
 READ_INPUT: Final = 0x04
-MAX_REGISTERS: Final = 125
+
+
+def default_spacing(framing: Framing) -> float:
+    """Pause between requests, in seconds: 60 ms, 100 ms with RTU framing."""
+    return 0.1 if framing == "rtu" else 0.06
 
 
 class NoAnswerError(MeterConnectionError):
@@ -41,67 +54,65 @@ class ModbusExceptionError(MeterResponseError):
         self.code = code
 
 
-def crc16(frame: bytes) -> bytes:
-    """Modbus RTU CRC (little endian on the wire)."""
-    crc = 0xFFFF
-    for byte in frame:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return struct.pack("<H", crc)
+class ModbusTransport(Protocol):
+    """What a meter needs from the gateway connection."""
+
+    transactions: int
+
+    async def read_registers(
+        self, unit: int, function: int, address: int, count: int
+    ) -> list[int]:
+        """``count`` registers of ``unit``, or a MeterError."""
+
+    async def close(self) -> None:
+        """Let go of the gateway."""
 
 
-class ModbusConnection:
-    """A serialized, paced connection to one Modbus gateway."""
+def check_count(unit: int, count: int, registers: list[int]) -> list[int]:
+    """The registers, if there are as many as were asked for."""
+    if len(registers) != count:
+        raise MeterResponseError(
+            f"unit {unit}: {len(registers)} registers for {count} asked"
+        )
+    return registers
+
+
+class PacedTransport:
+    """Serializes one client's requests and keeps the pauses between them.
+
+    Subclasses send one request (:meth:`_request`) and drop the link (:meth:`_drop`);
+    this class paces, counts, and closes the link after a request that got no answer.
+    """
 
     def __init__(
         self,
-        host: str,
-        port: int,
-        framing: Framing = "tcp",
+        framing: Framing,
         *,
         timeout: float = 3.0,
         spacing: float | None = None,
         unit_change_pause: float = 0.05,
     ) -> None:
-        """Keep the address; connect on the first request."""
-        self.host = host
-        self.port = port
+        """Pacing for this framing; no I/O."""
         self.framing: Framing = framing
         self.timeout = timeout
-        self.spacing = (
-            (0.1 if framing == "rtu" else 0.06) if spacing is None else spacing
-        )
+        self.spacing = default_spacing(framing) if spacing is None else spacing
         self.unit_change_pause = unit_change_pause
         self.transactions = 0
         self._lock = asyncio.Lock()
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._tid = 0
         self._last_end = 0.0
         self._last_unit: int | None = None
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._reader is None or self._writer is None or self._writer.is_closing():
-            try:
-                async with asyncio.timeout(self.timeout):
-                    self._reader, self._writer = await asyncio.open_connection(
-                        self.host, self.port
-                    )
-            except (OSError, TimeoutError) as err:
-                raise MeterConnectionError(
-                    f"cannot connect to {self.host}:{self.port}: {err or 'timeout'}"
-                ) from err
-        return self._reader, self._writer
+    async def _request(
+        self, unit: int, function: int, address: int, count: int
+    ) -> list[int]:
+        raise NotImplementedError
+
+    async def _drop(self) -> None:
+        raise NotImplementedError
 
     async def close(self) -> None:
         """Close the connection (the next request opens a new one)."""
-        writer, self._reader, self._writer = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                async with asyncio.timeout(1):
-                    await writer.wait_closed()
+        await self._drop()
 
     async def read_registers(
         self, unit: int, function: int, address: int, count: int
@@ -115,81 +126,110 @@ class ModbusConnection:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                return await self._transaction(unit, function, address, count)
-            except MeterConnectionError:
-                raise
-            except (TimeoutError, OSError, asyncio.IncompleteReadError) as err:
+                registers = await self._request(unit, function, address, count)
+            except NoAnswerError:
                 # An answer may still arrive: never read it as the next one's.
-                await self.close()
-                raise NoAnswerError(
-                    f"unit {unit}: no answer ({type(err).__name__})"
-                ) from err
-            except MeterResponseError:
-                if self.framing == "rtu":
-                    await self.close()  # resynchronise the byte stream
+                await self._drop()
                 raise
             finally:
                 self._last_end = time.monotonic()
                 self._last_unit = unit
+            return check_count(unit, count, registers)
 
-    async def _transaction(
+
+class ModbusConnection(PacedTransport):
+    """A serialized, paced pymodbus connection to one Modbus gateway."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        framing: Framing = "tcp",
+        *,
+        timeout: float = 3.0,
+        spacing: float | None = None,
+        unit_change_pause: float = 0.05,
+    ) -> None:
+        """Keep the address; connect on the first request."""
+        super().__init__(
+            framing,
+            timeout=timeout,
+            spacing=spacing,
+            unit_change_pause=unit_change_pause,
+        )
+        self.host = host
+        self.port = port
+        self._client: AsyncModbusTcpClient | None = None
+
+    def _new_client(self) -> AsyncModbusTcpClient:
+        return AsyncModbusTcpClient(
+            self.host,
+            port=self.port,
+            framer=FramerType.RTU if self.framing == "rtu" else FramerType.SOCKET,
+            timeout=self.timeout,
+            retries=0,
+            # Reconnecting is ours to decide (after a timeout, on the next request).
+            reconnect_delay=0,
+        )
+
+    async def _connected(self) -> AsyncModbusTcpClient:
+        if self._client is None or not self._client.connected:
+            await self._drop()
+            client = self._new_client()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    connected = await client.connect()
+            except (OSError, TimeoutError, ModbusException) as err:
+                connected = False
+                reason = str(err) or "timeout"
+            else:
+                reason = "refused"
+            if not connected:
+                client.close()
+                raise MeterConnectionError(
+                    f"cannot connect to {self.host}:{self.port}: {reason}"
+                )
+            self._client = client
+        return self._client
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def _request(
         self, unit: int, function: int, address: int, count: int
     ) -> list[int]:
-        reader, writer = await self._connect()
-        pdu = struct.pack(">BHH", function, address, count)
+        client = await self._connected()
         self.transactions += 1
-        async with asyncio.timeout(self.timeout):
-            if self.framing == "tcp":
-                self._tid = (self._tid + 1) & 0xFFFF
-                writer.write(
-                    struct.pack(">HHHB", self._tid, 0, len(pdu) + 1, unit) + pdu
-                )
-                await writer.drain()
-                body = await self._read_tcp(reader, self._tid)
-            else:
-                frame = bytes([unit]) + pdu
-                writer.write(frame + crc16(frame))
-                await writer.drain()
-                body = await self._read_rtu(reader, unit, function)
-        return self._registers(unit, function, count, body)
-
-    async def _read_tcp(self, reader: asyncio.StreamReader, tid: int) -> bytes:
-        while True:
-            header = await reader.readexactly(7)
-            answer_tid, protocol, length, _unit = struct.unpack(">HHHB", header)
-            body = await reader.readexactly(length - 1)
-            if answer_tid == tid and protocol == 0:
-                return body
-            _LOGGER.debug(
-                "Discarding a late answer (transaction %s, waiting for %s)",
-                answer_tid,
-                tid,
+        try:
+            response = await _call(client, unit, function, address, count)
+        except ConnectionException as err:
+            await self._drop()
+            raise MeterConnectionError(f"unit {unit}: {err}") from err
+        except (ModbusException, TimeoutError, OSError) as err:
+            raise NoAnswerError(
+                f"unit {unit}: no answer ({type(err).__name__})"
+            ) from err
+        if response.isError():
+            raise ModbusExceptionError(
+                unit, function, int(getattr(response, "exception_code", 0))
             )
+        return list(response.registers)
 
-    async def _read_rtu(
-        self, reader: asyncio.StreamReader, unit: int, function: int
-    ) -> bytes:
-        head = await reader.readexactly(2)
-        if head[1] & 0x80:
-            rest = await reader.readexactly(3)
-        else:
-            size = await reader.readexactly(1)
-            rest = size + await reader.readexactly(size[0] + 2)
-        frame = head + rest
-        if crc16(frame[:-2]) != frame[-2:]:
-            raise MeterResponseError(f"unit {unit}: CRC error")
-        if frame[0] != unit:
-            raise MeterResponseError(f"unit {unit}: answer from unit {frame[0]}")
-        return frame[1:-2]
 
-    @staticmethod
-    def _registers(unit: int, function: int, count: int, body: bytes) -> list[int]:
-        if body[0] == function | 0x80:
-            raise ModbusExceptionError(unit, function, body[1])
-        if body[0] != function:
-            raise MeterResponseError(f"unit {unit}: answer to function {body[0]}")
-        if body[1] != 2 * count or len(body) != 2 + 2 * count:
-            raise MeterResponseError(
-                f"unit {unit}: {len(body) - 2} bytes for {count} registers"
-            )
-        return list(struct.unpack(f">{count}H", body[2:]))
+def _unit_keyword(client: AsyncModbusTcpClient) -> str:
+    """``slave`` up to pymodbus 3.9, ``device_id`` from 3.10."""
+    parameters = inspect.signature(client.read_input_registers).parameters
+    return "device_id" if "device_id" in parameters else "slave"
+
+
+async def _call(
+    client: AsyncModbusTcpClient, unit: int, function: int, address: int, count: int
+) -> Any:
+    read: Any = (
+        client.read_holding_registers
+        if function == READ_HOLDING
+        else client.read_input_registers
+    )
+    return await read(address, count=count, **{_unit_keyword(client): unit})

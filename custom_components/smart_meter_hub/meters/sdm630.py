@@ -12,7 +12,7 @@ import math
 import struct
 from typing import Final, Literal
 
-from .modbus import READ_HOLDING, READ_INPUT, ModbusConnection, ModbusExceptionError
+from .modbus import READ_HOLDING, READ_INPUT, ModbusExceptionError, ModbusTransport
 from .models import MeterData, MeterResponseError, Reading
 from .obis import ObisCode
 
@@ -82,7 +82,7 @@ class Sdm630:
     """One SDM630 (one unit id) on a shared gateway connection."""
 
     def __init__(
-        self, connection: ModbusConnection, unit: int, word_order: WordOrder = "normal"
+        self, connection: ModbusTransport, unit: int, word_order: WordOrder = "normal"
     ) -> None:
         """Attach to the gateway; no I/O."""
         self.connection = connection
