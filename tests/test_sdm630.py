@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -13,10 +14,12 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.smart_meter_hub import async_remove_config_entry_device
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.diagnostics import (
     async_get_config_entry_diagnostics,
 )
+from custom_components.smart_meter_hub.gateway import async_core_modbus
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
 
@@ -146,7 +149,7 @@ async def test_wrong_framing_is_named(
             flow_id, {**user_input, "framing": "tcp"}
         )
         assert result["errors"] == {"base": "wrong_framing"}
-        assert result["description_placeholders"] == {"framing": "rtu"}
+        assert result["description_placeholders"] == {"framing": "RTU over TCP"}
         result = await hass.config_entries.flow.async_configure(
             flow_id, {**user_input, "framing": "rtu"}
         )
@@ -278,3 +281,90 @@ async def test_read_obis_is_for_obis_meters(
             return_response=True,
         )
     assert err.value.translation_key == "not_obis_meter"
+
+
+async def test_single_client_gateway_shared_with_core_modbus(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """A gateway that takes one TCP client serves core Modbus and this integration."""
+    core = await async_core_modbus(hass)
+    if core is None:
+        pytest.skip("this Home Assistant has no shared Modbus connection (< 2026.9)")
+    gateway = Sdm630Gateway(
+        {1: SimulatedSdm630(serial=1001), 2: SimulatedSdm630(serial=1002, seed=2)},
+        single_client=True,
+    )
+    await gateway.start()
+    try:
+        entry = await _add(hass, gateway, "1")
+        opened = gateway.connections
+        # Another integration (core Modbus, a solar inverter...) reads unit 2.
+        params = importlib.import_module("modbus_connection").ModbusTcpParams(
+            host="127.0.0.1", port=gateway.port
+        )
+        async with core.async_get_temporary_unit(hass, params, 2) as unit:
+            registers = await unit.read_holding_registers(0xFC00, 2)
+            assert registers[0] << 16 | registers[1] == 1002
+            await entry.runtime_data.async_refresh()
+            assert entry.runtime_data.last_update_success
+            assert float(_value(hass, "sensor.sdm630_1001_energy_import")) > 0
+            assert gateway.connections == opened  # one link, nobody locked out
+            assert await hass.config_entries.async_unload(entry.entry_id)
+            # Our meter is gone; the other integration keeps the gateway.
+            assert await unit.read_holding_registers(0xFC00, 2) == registers
+    finally:
+        await gateway.stop()
+
+
+@pytest.mark.parametrize(
+    ("unit_ids", "fault", "errors"),
+    [
+        ("one", None, {"unit_ids": "invalid_unit_ids"}),
+        ("", None, {"unit_ids": "invalid_unit_ids"}),
+        ("1", "exception", {"base": "unit_no_answer"}),
+    ],
+)
+async def test_flow_refuses_what_cannot_become_a_device(
+    hass: HomeAssistant,
+    gateway: Sdm630Gateway,
+    unit_ids: str,
+    fault: str | None,
+    errors: dict[str, str],
+) -> None:
+    gateway.units[1].fault = fault
+    flow_id = await _form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            "host": "127.0.0.1",
+            "port": gateway.port,
+            "framing": "tcp",
+            "unit_ids": unit_ids,
+        },
+    )
+    assert result["errors"] == errors
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_a_meter_taken_off_the_gateway_loses_its_device(
+    hass: HomeAssistant, gateway: Sdm630Gateway, device_registry: dr.DeviceRegistry
+) -> None:
+    entry = await _add(hass, gateway, "1, 2")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"host": "127.0.0.1", "port": gateway.port, "framing": "tcp", "unit_ids": "2"},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert _device(device_registry, entry, "1001") is None
+    kept = _device(device_registry, entry, "1002")
+    assert kept is not None
+    # A configured meter cannot be deleted from its device page; a leftover one can.
+    assert not await async_remove_config_entry_device(hass, entry, kept)
+    leftover = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, "1001")}
+    )
+    assert await async_remove_config_entry_device(hass, entry, leftover)

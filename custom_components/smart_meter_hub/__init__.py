@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from homeassistant.const import CONF_SCAN_INTERVAL, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .backend import create_backend
+from .backend import async_create_backend
 from .const import CONF_METER_TYPE, DEFAULT_SCAN_INTERVAL, DOMAIN, METER_OBIS_HTTP
 from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, guard_store
+from .sdm630 import Sdm630Backend, async_remove_stale_meters
 from .services import async_setup_services
 from .virtual import VirtualBackend
 
@@ -35,7 +36,7 @@ def _interval(entry: SmartMeterConfigEntry) -> timedelta | None:
 async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> bool:
     """Read the meter once, then create its entities."""
     coordinator = SmartMeterCoordinator(
-        hass, entry, create_backend(hass, entry), _interval(entry)
+        hass, entry, await async_create_backend(hass, entry), _interval(entry)
     )
     await coordinator.async_config_entry_first_refresh()
     if isinstance(coordinator.backend, VirtualBackend):
@@ -45,6 +46,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -
                 hass, coordinator.async_refresh(), "smart_meter_hub virtual refresh"
             )
         )
+    if isinstance(coordinator.backend, Sdm630Backend):
+        async_remove_stale_meters(hass, entry, coordinator.backend)
     entry.runtime_data = coordinator
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -72,3 +75,13 @@ async def async_unload_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) 
 async def async_remove_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> None:
     """Forget the meter's persisted energy counters."""
     await guard_store(hass, entry.entry_id).async_remove()
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SmartMeterConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user delete a device only when it is no longer a configured meter."""
+    backend = entry.runtime_data.backend
+    if not isinstance(backend, Sdm630Backend):
+        return False
+    return not any(ident in backend.serials for _domain, ident in device.identifiers)

@@ -14,19 +14,21 @@ from .const import (
 )
 from .coordinator import MeterBackend, SmartMeterConfigEntry
 from .obis_http import ObisHttpBackend
-from .sdm630 import Sdm630Backend
+from .sdm630 import async_create_sdm630_backend
 from .virtual import VirtualBackend
 
 
-def create_backend(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> MeterBackend:
-    """Build the backend for the entry's meter type; no I/O."""
+async def async_create_backend(
+    hass: HomeAssistant, entry: SmartMeterConfigEntry
+) -> MeterBackend:
+    """Build the backend for the entry's meter type; no I/O with the meter."""
     meter_type = entry.data.get(CONF_METER_TYPE, METER_OBIS_HTTP)
     if meter_type == METER_OBIS_HTTP:
         return ObisHttpBackend(
             hass, entry.data, entry.options, entry.unique_id or entry.entry_id
         )
     if meter_type == METER_SDM630:
-        return Sdm630Backend(entry.data, entry.options)
+        return await async_create_sdm630_backend(hass, entry)
     if meter_type == METER_VIRTUAL:
         return VirtualBackend(
             hass, entry.data, entry.options, entry.unique_id or entry.entry_id

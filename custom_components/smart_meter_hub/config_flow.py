@@ -216,7 +216,9 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             return {}, {CONF_UNIT_IDS: "invalid_unit_ids"}, {}
         host, port = str(user_input[CONF_HOST]).strip(), int(user_input[CONF_PORT])
         framing = user_input[CONF_FRAMING]
-        meters, errors, placeholders = await probe_gateway(host, port, framing, units)
+        meters, errors, placeholders = await probe_gateway(
+            self.hass, host, port, framing, units
+        )
         data = {
             CONF_METER_TYPE: METER_SDM630,
             CONF_HOST: host,

@@ -11,22 +11,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 
-from .const import CONF_FRAMING, CONF_METERS, CONF_SPACING, CONF_WORD_ORDER, LOGGER
+from .const import (
+    CONF_FRAMING,
+    CONF_METERS,
+    CONF_SPACING,
+    CONF_WORD_ORDER,
+    DOMAIN,
+    LOGGER,
+)
+from .gateway import async_entry_transport, async_flow_transport
 from .meters import MeterConnectionError, MeterData, MeterError
-from .meters.modbus import Framing, ModbusConnection, NoAnswerError
+from .meters.modbus import Framing, ModbusTransport, NoAnswerError, PacedTransport
 from .meters.sdm630 import Sdm630, read_meter
 
 
 class Sdm630Backend:
     """Reads every meter of one gateway, one after the other, on one connection."""
 
-    def __init__(self, data: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        options: Mapping[str, Any],
+        connection: ModbusTransport,
+    ) -> None:
         """Open nothing yet: the connection opens on the first request."""
-        self.connection = ModbusConnection(
-            data[CONF_HOST], data[CONF_PORT], data[CONF_FRAMING]
-        )
+        self.connection = connection
         self.meters = [
             (Sdm630(self.connection, int(meter["unit"])), meter)
             for meter in data[CONF_METERS]
@@ -38,7 +52,9 @@ class Sdm630Backend:
         """Word order and the pause between requests."""
         for meter, _info in self.meters:
             meter.word_order = options.get(CONF_WORD_ORDER, "normal")
-        if (spacing := options.get(CONF_SPACING)) is not None:
+        if (spacing := options.get(CONF_SPACING)) is not None and isinstance(
+            self.connection, PacedTransport
+        ):
             self.connection.spacing = float(spacing) / 1000
 
     async def fetch(self) -> dict[str, MeterData]:
@@ -69,9 +85,30 @@ class Sdm630Backend:
             raise errors[0]
         return result
 
+    @property
+    def serials(self) -> set[str]:
+        """The meters configured on this gateway, by serial number (their device ids)."""
+        return {str(info["serial"]) for _meter, info in self.meters}
+
     async def async_close(self) -> None:
         """Close the gateway connection."""
         await self.connection.close()
+
+
+@callback
+def async_remove_stale_meters(
+    hass: HomeAssistant, entry: ConfigEntry, backend: Sdm630Backend
+) -> None:
+    """Remove the devices of meters no longer configured on the gateway."""
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not any(
+            domain == DOMAIN and ident in backend.serials
+            for domain, ident in device.identifiers
+        ):
+            registry.async_update_device(
+                device.id, remove_config_entry_id=entry.entry_id
+            )
 
 
 def parse_unit_ids(text: str) -> list[int] | None:
@@ -85,8 +122,22 @@ def parse_unit_ids(text: str) -> list[int] | None:
     return sorted(set(units))
 
 
+async def async_create_sdm630_backend(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> Sdm630Backend:
+    """The backend of an entry, on the gateway connection this Home Assistant offers."""
+    connection = await async_entry_transport(
+        hass,
+        entry,
+        entry.data[CONF_HOST],
+        entry.data[CONF_PORT],
+        entry.data[CONF_FRAMING],
+    )
+    return Sdm630Backend(entry.data, entry.options, connection)
+
+
 async def probe_gateway(
-    host: str, port: int, framing: Framing, units: list[int]
+    hass: HomeAssistant, host: str, port: int, framing: Framing, units: list[int]
 ) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
     """Identify every unit; return (meters, form errors, error placeholders).
 
@@ -94,35 +145,44 @@ async def probe_gateway(
     which one the gateway speaks.
     """
     meters: list[dict[str, Any]] = []
-    connection = ModbusConnection(host, port, framing, timeout=2.0)
     try:
-        for unit in units:
-            try:
-                serial, model = await Sdm630(connection, unit).identify()
-            except NoAnswerError:
-                if not meters and await _answers(host, port, _other(framing), unit):
-                    return [], {"base": "wrong_framing"}, {"framing": _other(framing)}
-                return [], {"base": "unit_no_answer"}, {"unit": str(unit)}
-            except MeterConnectionError:
-                return [], {"base": "cannot_connect"}, {}
-            except MeterError:
-                return [], {"base": "unit_no_answer"}, {"unit": str(unit)}
-            meters.append({"unit": unit, "serial": serial, "model": model})
-    finally:
-        await connection.close()
+        async with async_flow_transport(hass, host, port, framing, units) as link:
+            for unit in units:
+                try:
+                    serial, model = await Sdm630(link, unit).identify()
+                except NoAnswerError:
+                    if not meters and await _answers(
+                        hass, host, port, _other(framing), unit
+                    ):
+                        return (
+                            [],
+                            {"base": "wrong_framing"},
+                            {"framing": FRAMING_LABELS[_other(framing)]},
+                        )
+                    return [], {"base": "unit_no_answer"}, {"unit": str(unit)}
+                except MeterConnectionError:
+                    return [], {"base": "cannot_connect"}, {}
+                except MeterError:
+                    return [], {"base": "unit_no_answer"}, {"unit": str(unit)}
+                meters.append({"unit": unit, "serial": serial, "model": model})
+    except MeterConnectionError:
+        return [], {"base": "cannot_connect"}, {}
     return meters, {}, {}
+
+
+FRAMING_LABELS: dict[Framing, str] = {"tcp": "Modbus TCP", "rtu": "RTU over TCP"}
 
 
 def _other(framing: Framing) -> Framing:
     return "rtu" if framing == "tcp" else "tcp"
 
 
-async def _answers(host: str, port: int, framing: Framing, unit: int) -> bool:
-    connection = ModbusConnection(host, port, framing, timeout=2.0)
+async def _answers(
+    hass: HomeAssistant, host: str, port: int, framing: Framing, unit: int
+) -> bool:
     try:
-        await Sdm630(connection, unit).identify()
+        async with async_flow_transport(hass, host, port, framing, [unit]) as link:
+            await Sdm630(link, unit).identify()
     except MeterError:
         return False
-    finally:
-        await connection.close()
     return True
