@@ -20,25 +20,18 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import aiohttp
-from homeassistant import loader
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-    async_test_home_assistant,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from ._harness import measure_polls
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_PORT = 28000
@@ -68,14 +61,6 @@ class Result:
     cpu_ms_per_meter_poll: float
     worst_loop_lag_ms: float
     memory_kib_per_meter: float
-
-
-def _rss_kib() -> int:
-    with Path("/proc/self/status").open() as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 @contextlib.asynccontextmanager
@@ -162,58 +147,21 @@ async def measure(
     cycles: int,
 ) -> Result:
     """Set up, then poll every meter `cycles` times and measure."""
-    with tempfile.TemporaryDirectory() as config_dir:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
-            # Loopback only: resolve names with the system resolver, not mDNS (which
-            # would start zeroconf on every network interface).
-            resolver = patch(
-                "homeassistant.helpers.aiohttp_client._async_make_resolver",
-                return_value=aiohttp.ThreadedResolver(),
-            )
-            resolver.start()
-            await async_setup_component(hass, "homeassistant", {})
-            await hass.async_block_till_done()
-            rss_before = _rss_kib()
-            await setup(hass, ports)
-            await hass.async_block_till_done(wait_background_tasks=True)
-            memory = (_rss_kib() - rss_before) / len(ports)
-
-            worst_lag = 0.0
-            running = True
-
-            async def watch_loop() -> None:
-                nonlocal worst_lag
-                while running:
-                    start = time.perf_counter()
-                    await asyncio.sleep(0.005)
-                    worst_lag = max(worst_lag, time.perf_counter() - start - 0.005)
-
-            async with aiohttp.ClientSession() as session:
-                before = await _requests(session, ports)
-                watcher = asyncio.create_task(watch_loop())
-                cpu = time.process_time()
-                for _ in range(cycles):
-                    async_fire_time_changed(
-                        hass, dt_util.utcnow() + timedelta(seconds=61)
-                    )
-                    await hass.async_block_till_done(wait_background_tasks=True)
-                cpu = time.process_time() - cpu
-                running = False
-                await watcher
-                requests = await _requests(session, ports) - before
-            for entry in hass.config_entries.async_entries():
-                await hass.config_entries.async_unload(entry.entry_id)
-            await hass.async_stop(force=True)
-            resolver.stop()
+    async with aiohttp.ClientSession() as session:
+        measured = await measure_polls(
+            lambda hass: setup(hass, ports),
+            lambda: _requests(session, ports),
+            cycles,
+            timedelta(seconds=61),
+        )
     polls = cycles * len(ports)
     return Result(
         label,
         len(ports),
-        requests / polls,
-        cpu * 1000 / polls,
-        worst_lag * 1000,
-        memory,
+        measured.counted / polls,
+        measured.cpu_seconds * 1000 / polls,
+        measured.worst_lag_seconds * 1000,
+        measured.memory_kib / len(ports),
     )
 
 

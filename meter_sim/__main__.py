@@ -11,8 +11,32 @@ import contextlib
 import signal
 
 from .obis_http import ObisMeterServer, SimulatedObisMeter, describe
+from .sdm630 import Sdm630Gateway, SimulatedSdm630
 
 OBIS_BASE_PORT = 18081
+SDM630_TCP_PORT = 15020
+SDM630_RTU_PORT = 15021
+
+
+def _gateways(host: str) -> list[Sdm630Gateway]:
+    """Two gateways: Modbus TCP with two meters (one exporting), RTU over TCP with one."""
+    return [
+        Sdm630Gateway(
+            {
+                1: SimulatedSdm630(serial=21000101, seed=1),
+                2: SimulatedSdm630(
+                    serial=21000102, base_power_w=-1500, import_kwh=950.0, seed=2
+                ),
+            },
+            framing="tcp",
+            host=host,
+        ),
+        Sdm630Gateway(
+            {1: SimulatedSdm630(serial=21000201, base_power_w=800, seed=3)},
+            framing="rtu",
+            host=host,
+        ),
+    ]
 
 
 def _obis_meters() -> list[SimulatedObisMeter]:
@@ -38,7 +62,12 @@ def _obis_meters() -> list[SimulatedObisMeter]:
     ]
 
 
-async def run(host: str, obis_base_port: int, obis_count: int | None = None) -> None:
+async def run(
+    host: str,
+    obis_base_port: int,
+    obis_count: int | None = None,
+    sdm630_port: int = SDM630_TCP_PORT,
+) -> None:
     """Start every simulator, print how to add each meter, serve until cancelled.
 
     ``obis_count`` replaces the three demonstration meters by that many plain ones
@@ -54,9 +83,20 @@ async def run(host: str, obis_base_port: int, obis_count: int | None = None) -> 
     )
     obis = ObisMeterServer(meters, host=host)
     await obis.start([obis_base_port + n for n in range(len(obis.meters))])
+    gateways = _gateways(host)
+    for offset, gateway in enumerate(gateways):
+        await gateway.start(sdm630_port + offset)
     print("Simulated meters are running (Ctrl-C stops them):", flush=True)
     for meter, port in zip(obis.meters, obis.ports, strict=True):
         print(f"  - {describe(meter, host, port)}", flush=True)
+    for gateway in gateways:
+        framing = "Modbus TCP" if gateway.framing == "tcp" else "RTU over TCP"
+        units = ", ".join(str(unit) for unit in gateway.units)
+        print(
+            f"  - SDM630 gateway ({framing}): host {host}, port {gateway.port}, "
+            f"unit ids {units}",
+            flush=True,
+        )
     print(
         "  Faults on demand: curl -X POST http://HOST:PORT/sim/fault "
         '-d \'{"fault": "glitch_zero", "count": 1}\'',
@@ -70,6 +110,8 @@ async def run(host: str, obis_base_port: int, obis_count: int | None = None) -> 
         await stop.wait()
     finally:
         await obis.stop()
+        for gateway in gateways:
+            await gateway.stop()
 
 
 def main() -> None:
@@ -84,9 +126,15 @@ def main() -> None:
         type=int,
         help="that many plain OBIS meters instead of the demo ones",
     )
+    parser.add_argument(
+        "--sdm630-port",
+        type=int,
+        default=SDM630_TCP_PORT,
+        help="Modbus TCP gateway port (RTU over TCP on the next one)",
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.host, args.obis_port, args.obis_count))
+        asyncio.run(run(args.host, args.obis_port, args.obis_count, args.sdm630_port))
 
 
 if __name__ == "__main__":

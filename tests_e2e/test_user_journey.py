@@ -75,7 +75,15 @@ async def environment(tmp_path: Path) -> AsyncIterator[None]:
     )
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "meter_sim", "--obis-port", str(SIM_PORT)],
+            [
+                sys.executable,
+                "-m",
+                "meter_sim",
+                "--obis-port",
+                str(SIM_PORT),
+                "--sdm630-port",
+                "35020",
+            ],
             cwd=ROOT,
             stdout=logs[0],
             stderr=subprocess.STDOUT,

@@ -24,6 +24,20 @@ METERS: list[dict[str, Any]] = [
         "port": 18083,
         "token": "demo-token",
     },
+    {
+        "next_step_id": "sdm630",
+        "host": "127.0.0.1",
+        "port": 15020,
+        "framing": "tcp",
+        "unit_ids": "1, 2",
+    },
+    {
+        "next_step_id": "sdm630",
+        "host": "127.0.0.1",
+        "port": 15021,
+        "framing": "rtu",
+        "unit_ids": "1",
+    },
 ]
 
 

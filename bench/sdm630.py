@@ -1,0 +1,257 @@
+"""SDM630 benchmark: Smart Meter Hub against Home Assistant's core `modbus` integration.
+
+N simulated SDM630 meters behind one simulated Modbus TCP gateway (a separate process, so
+its CPU is not counted). One Home Assistant instance polls every meter for a number of
+poll cycles, first with Smart Meter Hub (one entry for the gateway), then with core
+`modbus` configured the way its documentation shows: one sensor entry per register, the
+same values Smart Meter Hub reads. Printed: Modbus transactions per meter per poll, CPU
+time of the Home Assistant process per meter-poll, the worst event-loop lag, and the
+time the same requests would keep a 9600 baud RS485 bus busy.
+
+    python -m bench.sdm630 [--meters 1 10] [--cycles 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.smart_meter_hub.meters.sdm630 import BLOCKS, REGISTERS
+from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
+
+from ._harness import measure_polls
+
+ROOT = Path(__file__).resolve().parents[1]
+PORT = 25020
+SCAN_SECONDS = 10
+BAUD = 9600
+BITS_PER_CHAR = 10  # 8N1: start, 8 data bits, stop
+
+
+@dataclass
+class Result:
+    """Figures of one run."""
+
+    label: str
+    meters: int
+    transactions_per_meter_poll: float
+    cpu_ms_per_meter_poll: float
+    worst_loop_lag_ms: float
+    bus_seconds_per_poll: float
+
+
+def rtu_bus_seconds(counts: list[int]) -> float:
+    """Time on a 9600 baud bus for these reads: frames plus the 3.5-character gaps."""
+    chars = sum(8 + 5 + 2 * count + 2 * 3.5 for count in counts)
+    return chars * BITS_PER_CHAR / BAUD
+
+
+async def _serve(meters: int, port: int) -> None:
+    """The child process: one gateway; answers 'stats' on stdin with its counter."""
+    gateway = Sdm630Gateway(
+        {n: SimulatedSdm630(serial=1000 + n, seed=n) for n in range(1, meters + 1)}
+    )
+    await gateway.start(port)
+    print("ready", flush=True)
+    while line := await asyncio.to_thread(sys.stdin.readline):
+        if line.strip() == "stats":
+            print(gateway.transactions, flush=True)
+    await gateway.stop()
+
+
+@contextlib.asynccontextmanager
+async def simulated_gateway(
+    meters: int,
+) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """Run the gateway in a child process; yield a reader of its transaction count."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.sdm630", "--serve", str(meters)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+    await asyncio.to_thread(stdout.readline)  # "ready"
+
+    async def transactions() -> int:
+        stdin.write("stats\n")
+        stdin.flush()
+        return int(await asyncio.to_thread(stdout.readline))
+
+    try:
+        yield transactions
+    finally:
+        stdin.close()
+        await asyncio.to_thread(process.wait)
+
+
+async def setup_smart_meter_hub(hass: HomeAssistant, meters: int) -> None:
+    """One entry for the gateway with every meter, as the config flow creates it."""
+    entry = MockConfigEntry(
+        domain="smart_meter_hub",
+        unique_id=f"127.0.0.1:{PORT}",
+        title="SDM630 gateway",
+        data={
+            "meter_type": "sdm630",
+            "host": "127.0.0.1",
+            "port": PORT,
+            "framing": "tcp",
+            "meters": [
+                {"unit": n, "serial": str(1000 + n), "model": "SDM630"}
+                for n in range(1, meters + 1)
+            ],
+        },
+    )
+    entry.add_to_hass(hass)
+    if not await hass.config_entries.async_setup(entry.entry_id):
+        raise RuntimeError(f"{entry.title}: {entry.state} {entry.reason}")
+
+
+async def setup_core_modbus(hass: HomeAssistant, meters: int) -> None:
+    """Core `modbus`: one sensor per register and meter, as its documentation shows."""
+    sensors: list[dict[str, Any]] = [
+        {
+            "name": f"meter {unit} 0x{address:04X}",
+            "unique_id": f"bench_{unit}_{address}",
+            "slave": unit,
+            "address": address,
+            "input_type": "input",
+            "data_type": "float32",
+            "scan_interval": SCAN_SECONDS,
+            **({"unit_of_measurement": unit_text} if unit_text else {}),
+        }
+        for unit in range(1, meters + 1)
+        for address, (_code, unit_text) in REGISTERS.items()
+    ]
+    config = {
+        "modbus": [
+            {
+                "name": "bench",
+                "type": "tcp",
+                "host": "127.0.0.1",
+                "port": PORT,
+                "sensors": sensors,
+            }
+        ]
+    }
+    assert await async_setup_component(hass, "modbus", config)
+
+
+async def measure(
+    label: str,
+    meters: int,
+    setup: Callable[[HomeAssistant, int], Awaitable[None]],
+    transactions: Callable[[], Awaitable[int]],
+    cycles: int,
+) -> Result:
+    """Set up, poll `cycles` times, measure."""
+    measured = await measure_polls(
+        lambda hass: setup(hass, meters),
+        transactions,
+        cycles,
+        timedelta(seconds=SCAN_SECONDS + 1),
+    )
+    polls = cycles * meters
+    per_meter = measured.counted / polls
+    counts = (
+        [count for _start, count in BLOCKS]
+        if label == "smart_meter_hub"
+        else [2] * len(REGISTERS)
+    )
+    return Result(
+        label,
+        meters,
+        per_meter,
+        measured.cpu_seconds * 1000 / polls,
+        measured.worst_lag_seconds * 1000,
+        rtu_bus_seconds(counts) * meters,
+    )
+
+
+def _table(results: list[Result]) -> str:
+    lines = [
+        "| meters | integration | transactions / meter / poll | CPU ms / meter-poll "
+        "| worst loop lag ms | bus time / poll at 9600 baud |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.meters} | {r.label} | {r.transactions_per_meter_poll:.1f} "
+        f"| {r.cpu_ms_per_meter_poll:.2f} | {r.worst_loop_lag_ms:.1f} "
+        f"| {r.bus_seconds_per_poll:.2f} s |"
+        for r in results
+    ]
+    by_size: dict[int, dict[str, Result]] = {}
+    for r in results:
+        by_size.setdefault(r.meters, {})[r.label] = r
+    lines.append("")
+    for size, pair in by_size.items():
+        ours, core = pair.get("smart_meter_hub"), pair.get("core modbus")
+        if ours and core and ours.cpu_ms_per_meter_poll and ours.bus_seconds_per_poll:
+            lines.append(
+                f"{size} meters: core modbus makes "
+                f"{core.transactions_per_meter_poll / ours.transactions_per_meter_poll:.0f}x "
+                f"the transactions, uses "
+                f"{core.cpu_ms_per_meter_poll / ours.cpu_ms_per_meter_poll:.1f}x the CPU "
+                f"and {core.bus_seconds_per_poll / ours.bus_seconds_per_poll:.1f}x "
+                "the bus time of Smart Meter Hub"
+            )
+    return "\n".join(lines)
+
+
+async def main(sizes: list[int], cycles: int) -> None:
+    """Run every size with both integrations and print the table."""
+    logging.basicConfig(level=logging.CRITICAL)
+    results: list[Result] = []
+    for size in sizes:
+        for label, setup in (
+            ("smart_meter_hub", setup_smart_meter_hub),
+            ("core modbus", setup_core_modbus),
+        ):
+            async with simulated_gateway(size) as transactions:
+                result = await measure(label, size, setup, transactions, cycles)
+            print(
+                f"{size:>4} meters  {label:<16} "
+                f"{result.transactions_per_meter_poll:.1f} transactions/meter/poll  "
+                f"{result.cpu_ms_per_meter_poll:.2f} CPU ms/meter-poll  "
+                f"lag {result.worst_loop_lag_ms:.1f} ms  "
+                f"bus {result.bus_seconds_per_poll:.2f} s/poll at {BAUD} baud",
+                flush=True,
+            )
+            results.append(result)
+    print()
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{cycles} poll cycles per run, {len(REGISTERS)} values per meter"
+    )
+    print(_table(results))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--meters", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(_serve(args.serve, PORT))
+    else:
+        asyncio.run(main(args.meters, args.cycles))
