@@ -188,7 +188,7 @@ async def measure(
 def _table(results: list[Result]) -> str:
     lines = [
         "| meters | integration | transactions / meter / poll | CPU ms / meter-poll "
-        "| worst loop lag ms | bus time / poll at 9600 baud |",
+        "| worst loop lag ms | RS485 wire time / poll at 9600 baud |",
         "|---:|---|---:|---:|---:|---:|",
     ]
     lines += [
