@@ -111,7 +111,7 @@ async def test_flow_errors_then_two_meters_on_one_connection(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     await hass.async_block_till_done()
-    assert entry.title == "SDM630 gateway 127.0.0.1"
+    assert entry.title == f"SDM630 gateway 127.0.0.1:{gateway.port}"
     for serial in ("1001", "1002"):
         device = _device(device_registry, entry, serial)
         assert device is not None

@@ -244,7 +244,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(serials[0])
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
-                    title=f"SDM630 gateway {data[CONF_HOST]}", data=data
+                    title=_gateway_title(data[CONF_HOST], data[CONF_PORT]), data=data
                 )
         return self.async_show_form(
             step_id="sdm630",
@@ -532,3 +532,8 @@ class SmartMeterOptionsFlow(OptionsFlow):
             }
         )
         return self.async_show_form(step_id="sdm630", data_schema=schema)
+
+
+def _gateway_title(host: str, port: int) -> str:
+    """'SDM630 gateway 192.168.1.20', with the port when it is not Modbus' 502."""
+    return f"SDM630 gateway {host}" + ("" if port == 502 else f":{port}")
