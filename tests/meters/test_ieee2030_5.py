@@ -1,0 +1,307 @@
+"""IEEE 2030.5 identity and client against the fake Itron meter, over real TLS (CCM8)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import AsyncGenerator
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from custom_components.smart_meter_hub.meters import (
+    MeterConnectionError,
+    MeterIdentityError,
+    MeterResponseError,
+    ObisCode,
+)
+from custom_components.smart_meter_hub.meters.ieee2030_5 import (
+    DELIVERED,
+    DEMAND,
+    MAX_DELIVERED,
+    POWER_FACTOR,
+    RECEIVED,
+    TOU_DELIVERED,
+    TOU_RECEIVED,
+    Ieee2030Client,
+    Ieee2030Meter,
+    MeterNotApprovedError,
+)
+from custom_components.smart_meter_hub.meters.sep2_identity import (
+    Identity,
+    IdentityError,
+    client_ssl_context,
+    generate_identity,
+    grouped,
+    load_identity,
+    sfdi_of,
+)
+from meter_sim.xcel import FakeXcelMeter
+
+NET = ObisCode.parse("1-0:16.7.0")
+IMPORT_KWH = ObisCode.parse("1-0:1.8.0")
+EXPORT_KWH = ObisCode.parse("1-0:2.8.0")
+PF = ObisCode.parse("1-0:13.7.0")
+TIER_1 = ObisCode.parse("1-0:1.8.1")
+
+
+@pytest.fixture(scope="module")
+def identity() -> Identity:
+    return generate_identity()
+
+
+@pytest.fixture
+async def meter(
+    socket_enabled: None, identity: Identity
+) -> AsyncGenerator[FakeXcelMeter]:
+    fake = FakeXcelMeter(idle_timeout=30)
+    fake.register(identity.certificate_pem)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+def _client(
+    meter: FakeXcelMeter, identity: Identity, **kwargs: object
+) -> Ieee2030Client:
+    return Ieee2030Client(
+        "127.0.0.1", meter.port, client_ssl_context(identity), timeout=1.0, **kwargs
+    )  # type: ignore[arg-type]
+
+
+def test_sfdi_and_grouping_of_the_captured_meter() -> None:
+    lfdi = "F289A6F0493D756E057A2B5B59538112697B5A15"
+    assert sfdi_of(lfdi) == 651057190448
+    assert grouped(lfdi) == "F289A-6F049-3D756-E057A-2B5B5-95381-12697-B5A15"
+
+
+def test_generated_identity_has_the_profile(identity: Identity) -> None:
+    certificate = x509.load_pem_x509_certificate(identity.certificate_pem.encode())
+    assert certificate.subject.rfc4514_string() == "CN=MeterReaderHanClient"
+    assert len(identity.lfdi) == 40
+    assert str(identity.sfdi).startswith(str(int(identity.lfdi[:9], 16)))
+    assert "PRIVATE KEY" not in repr(identity)
+    # Imported again, the same LFDI: a saved identity never changes its registration.
+    assert (
+        load_identity(identity.certificate_pem, identity.key_pem).lfdi == identity.lfdi
+    )
+
+
+def _certificate(
+    key, *, issuer: str = "MeterReaderHanClient", policy: bool = True, days: int = 1094
+) -> str:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MeterReaderHanClient")])
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=abs(days) + 1))
+        .not_valid_after(
+            now - datetime.timedelta(days=1)
+            if days < 0
+            else now + datetime.timedelta(days=days)
+        )
+    )
+    if policy:
+        builder = builder.add_extension(
+            x509.CertificatePolicies(
+                [
+                    x509.PolicyInformation(
+                        x509.ObjectIdentifier("1.3.6.1.4.1.40732.2.2"), None
+                    )
+                ]
+            ),
+            critical=True,
+        )
+    return (
+        builder.sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+
+
+def _key_pem(key) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        "invalid_pem",
+        "wrong_curve",
+        "not_self_signed",
+        "missing_policy",
+        "key_mismatch",
+        "expired",
+    ],
+)
+def test_each_unusable_certificate_is_named(problem: str) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate, key_pem = _certificate(key), _key_pem(key)
+    if problem == "invalid_pem":
+        certificate = "-----BEGIN CERTIFICATE-----\nnot a certificate\n"
+    elif problem == "wrong_curve":
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        certificate, key_pem = _certificate(other), _key_pem(other)
+    elif problem == "not_self_signed":
+        certificate = _certificate(key, issuer="Some CA")
+    elif problem == "missing_policy":
+        certificate = _certificate(key, policy=False)
+    elif problem == "key_mismatch":
+        key_pem = _key_pem(ec.generate_private_key(ec.SECP256R1()))
+    else:
+        certificate = _certificate(key, days=-1)
+    with pytest.raises(IdentityError) as err:
+        load_identity(certificate, key_pem)
+    assert err.value.reason == problem
+
+
+async def test_walk_once_then_three_gets_on_one_connection(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    profile = await client.discover()
+    assert profile.lfdi == meter.lfdi
+    assert profile.sfdi == meter.identity.sfdi
+    assert profile.software == "3.2.50"
+    assert {
+        DEMAND,
+        DELIVERED,
+        RECEIVED,
+        POWER_FACTOR,
+        TOU_DELIVERED,
+        TOU_RECEIVED,
+        MAX_DELIVERED,
+    } <= set(profile.readings)
+    reader = Ieee2030Meter(client, profile)
+    data = await reader.read()  # the first poll also reads the slow readings
+    assert data.readings[PF].value == pytest.approx(0.918)
+    assert data.readings[TIER_1].value == pytest.approx(5745.743)  # as captured
+    requests, handshakes = meter.requests, meter.handshakes
+    data = await reader.read()
+    assert meter.requests - requests == 3
+    assert meter.handshakes == handshakes == 1  # one connection, kept alive
+    assert data.readings[NET].value == pytest.approx(2439, abs=200)
+    assert data.readings[IMPORT_KWH].value == pytest.approx(42239.863, abs=1)
+    assert data.readings[EXPORT_KWH].value == pytest.approx(8783.719, abs=1)
+    assert data.readings[PF].value == pytest.approx(0.918)  # kept between slow reads
+    assert data.serial == str(meter.identity.sfdi)
+    await client.close()
+
+
+async def test_unregistered_client_is_told_to_wait_for_approval(
+    meter: FakeXcelMeter,
+) -> None:
+    stranger = generate_identity()
+    client = _client(meter, stranger)
+    with pytest.raises(MeterNotApprovedError):
+        await client.discover()
+    meter.register(stranger.certificate_pem)  # the utility approves the LFDI
+    assert (await client.discover()).lfdi == meter.lfdi
+    await client.close()
+
+
+async def test_http_403_means_not_approved(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    meter.fault = "forbidden"
+    with pytest.raises(MeterNotApprovedError):
+        await _client(meter, identity).get("/dcap")
+
+
+async def test_transient_handshake_failure_is_retried_once(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    meter.fault = "handshake_once"
+    client = _client(meter, identity)
+    assert (await client.get("/dcap")).tag.endswith("DeviceCapability")
+    assert client.stats.handshakes == 2
+    await client.close()
+
+
+async def test_another_meter_at_the_address_is_refused(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity, pinned_lfdi="0" * 40)
+    with pytest.raises(MeterIdentityError):
+        await client.get("/dcap")
+
+
+async def test_idle_connection_closed_by_the_meter_is_reopened_once(
+    socket_enabled: None, identity: Identity
+) -> None:
+    fake = FakeXcelMeter(idle_timeout=0.2)
+    fake.register(identity.certificate_pem)
+    await fake.start()
+    try:
+        client = _client(fake, identity)
+        await client.get("/dcap")
+        await asyncio.sleep(0.4)  # the meter drops the idle connection
+        assert (await client.get("/tm")).tag.endswith("Time")
+        assert fake.handshakes == 2
+        await client.close()
+    finally:
+        await fake.stop()
+
+
+async def test_hung_agent_is_a_connection_error_not_a_wait_forever(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    meter.fault = "hang"
+    with pytest.raises(MeterConnectionError):
+        await _client(meter, identity).get("/dcap")
+
+
+async def test_missing_values_and_stale_readings_are_not_live(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    reader = Ieee2030Meter(client, await client.discover())
+    await reader.read(now=0.0)
+    meter.fault = "missing_values"
+    with pytest.raises(MeterResponseError, match="no current value"):
+        await reader.read(now=10.0)
+    meter.fault = "frozen"  # timePeriod/start stops advancing
+    data = await reader.read(now=20.0)  # a new start, seen for the first time: live
+    assert NET in data.readings
+    assert NET in (await reader.read(now=20.0 + 299)).readings
+    # timePeriod/start has not advanced for 5 minutes: an old value, not a live one.
+    with pytest.raises(MeterResponseError, match="no current value"):
+        await reader.read(now=20.0 + 301)
+    meter.fault = None
+    assert NET in (await reader.read(now=20.0 + 310)).readings
+    await client.close()
+
+
+async def test_older_agent_profile(meter: FakeXcelMeter, identity: Identity) -> None:
+    meter.older_agent = True
+    client = _client(meter, identity)
+    profile = await client.discover()
+    # Summation and TOU share a ReadingType: told apart by description, never mixed up.
+    assert profile.readings[DELIVERED] == "/upt/1/mr/3/r"
+    assert profile.readings[TOU_DELIVERED].startswith("/upt/1/mr/9/rs")
+    data = await Ieee2030Meter(client, profile).read()
+    assert data.readings[IMPORT_KWH].value == pytest.approx(42239.863, abs=1)
+    assert TIER_1 not in data.readings  # no <touTier>: no tier, no crash
+    await client.close()
+
+
+async def test_second_client_competes_for_the_one_connection(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    first = _client(meter, identity)
+    await first.get("/dcap")
+    with pytest.raises(MeterConnectionError):
+        await _client(meter, identity).get("/dcap")
+    assert meter.refused == 2  # tried twice (a failed handshake is retried once)
+    await first.close()
