@@ -9,7 +9,8 @@ at a time and closes a connection idle for ``idle_timeout`` seconds.
 Faults (``meter.fault = name``): ``hang`` (accepts TCP, never answers), ``handshake_once``
 (the next handshake fails, the one after succeeds: a transient BAD_SIGNATURE),
 ``missing_values`` (readings without ``<value>``), ``frozen`` (timePeriod/start stops
-advancing), ``forbidden`` (HTTP 403 to everything). ``older_agent = True`` serves the
+advancing), ``forbidden`` (HTTP 403 to everything), ``drop_next`` (the next request
+on an open connection gets no answer: the connection closes, as at the idle edge). ``older_agent = True`` serves the
 profile of agents before 3.2.50 (dataQualifier 2, TOU and summation ReadingTypes told
 apart only by their description, no ``<touTier>``).
 """
@@ -169,6 +170,10 @@ class FakeXcelMeter:
             connection.setblocking(True)
             self.connections += 1
             self._open.add(connection)
+            for _ in range(10):  # a closing session gets a moment to finish
+                if not self._busy:
+                    break
+                await asyncio.sleep(0.05)
             if self._busy:
                 self.refused += 1  # one TLS connection at a time
                 self._drop(connection)
@@ -193,14 +198,28 @@ class FakeXcelMeter:
         try:
             self.handshakes += 1
             connection.settimeout(5)
-            tls = self._ssl_context().wrap_socket(connection, server_side=True)
+            tls = self._ssl_context().wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
             self._open.add(tls)
             connection = tls
+            try:
+                tls.do_handshake()
+            except ssl.SSLError:
+                # Let the alert reach the client before closing (no reset under it).
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(tls, socket.SHUT_WR)
+                    while socket.socket.recv(tls, 4096):
+                        pass
+                raise
             tls.settimeout(self.idle_timeout)
             stream = tls.makefile("rb")
             while request := stream.readline():
                 while stream.readline() not in (b"\r\n", b"\n", b""):
                     pass
+                if self.fault == "drop_next":
+                    self.fault = None
+                    return  # closed at the idle edge: the request gets no answer
                 cpu = time.process_time()
                 status, body = self._answer(request.decode("latin-1").split()[1])
                 payload = body.encode()

@@ -28,7 +28,7 @@ async def _obis_form(hass: HomeAssistant) -> str:
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == [METER_OBIS_HTTP, "sdm630", "virtual"]
+    assert result["menu_options"] == [METER_OBIS_HTTP, "sdm630", "xcel", "virtual"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": METER_OBIS_HTTP}
     )

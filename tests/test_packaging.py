@@ -97,8 +97,16 @@ def test_every_config_flow_step_error_and_abort_has_text() -> None:
     for step in re.findall(r'step_id="(\w+)"', source):
         assert step in config["step"] or step in STRINGS["options"]["step"], step
     for step in re.findall(r"async def async_step_(\w+)", source):
-        if step not in ("reauth", "reconfigure", "zeroconf", "init"):
+        # These only route to another step (or generate an identity): no form of their own.
+        if step not in ("reauth", "reconfigure", "zeroconf", "init", "xcel_generate"):
             assert step in config["step"], step
+    # Import errors are built from the identity check's reasons.
+    for reason in re.findall(
+        r'IdentityError\("(\w+)"\)', _source("meters/sep2_identity.py")
+    ):
+        assert f"identity_{reason}" in config["error"], reason
+    for reason in re.findall(r'IdentityError\("(\w+)"\)', source):
+        assert f"identity_{reason}" in config["error"], reason
     for error in re.findall(r'\{"base": "(\w+)"\}', source):
         assert error in config["error"], error
     for error in re.findall(r'errors\[\w+\] = "(\w+)"', source):

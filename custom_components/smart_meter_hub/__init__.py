@@ -59,6 +59,8 @@ async def _async_options_updated(
 ) -> None:
     """Apply new options to the running meter: no reload, no lost connection."""
     coordinator = entry.runtime_data
+    if coordinator.options == entry.options:
+        return  # a change of data (reconfigure): the entry reloads by itself
     coordinator.apply_options(entry.options)
     coordinator.update_interval = _interval(entry)
     await coordinator.async_request_refresh()

@@ -11,11 +11,13 @@ from .const import (
     METER_OBIS_HTTP,
     METER_SDM630,
     METER_VIRTUAL,
+    METER_XCEL,
 )
 from .coordinator import MeterBackend, SmartMeterConfigEntry
 from .obis_http import ObisHttpBackend
 from .sdm630 import async_create_sdm630_backend
 from .virtual import VirtualBackend
+from .xcel import XcelBackend
 
 
 async def async_create_backend(
@@ -29,6 +31,8 @@ async def async_create_backend(
         )
     if meter_type == METER_SDM630:
         return await async_create_sdm630_backend(hass, entry)
+    if meter_type == METER_XCEL:
+        return XcelBackend(hass, entry)
     if meter_type == METER_VIRTUAL:
         return VirtualBackend(
             hass, entry.data, entry.options, entry.unique_id or entry.entry_id

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
@@ -21,6 +23,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -33,17 +36,21 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
     TimeSelector,
 )
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from .compat import vol
 from .const import (
+    CONF_CERTIFICATE,
     CONF_CIRCUITS,
     CONF_ENERGY_ENTITY,
     CONF_FRAMING,
+    CONF_METER_LFDI,
     CONF_METER_TYPE,
     CONF_METERS,
     CONF_OBIS_CODES,
     CONF_PATH,
     CONF_POWER_ENTITY,
+    CONF_PRIVATE_KEY,
     CONF_SPACING,
     CONF_UNIT_IDS,
     CONF_WORD_ORDER,
@@ -55,6 +62,7 @@ from .const import (
     METER_SDM630,
     METER_TYPES,
     METER_VIRTUAL,
+    METER_XCEL,
     MIN_SCAN_INTERVAL_S,
 )
 from .load_analytics import (
@@ -72,11 +80,21 @@ from .meters import (
     MeterResponseError,
     ObisCode,
 )
+from .meters.ieee2030_5 import DEFAULT_PORT as XCEL_PORT, MeterNotApprovedError
 from .meters.obis import DEFAULT_CODES
 from .meters.obis_http import DEFAULT_PORT
+from .meters.sep2_identity import Identity, IdentityError, load_identity
 from .obis_http import client_from_data
 from .sdm630 import parse_unit_ids, probe_gateway
 from .virtual import state_in
+from .xcel import (
+    approval_placeholders,
+    async_keep_identity,
+    async_new_identity,
+    async_probe,
+    async_stored_identity,
+    identity_of,
+)
 
 PORT_SELECTOR = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
@@ -108,6 +126,41 @@ SDM630_SCHEMA = vol.Schema(
         vol.Required(CONF_UNIT_IDS, default="1"): str,
     }
 )
+
+
+XCEL_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_HOST): str,
+        vol.Required(CONF_PORT, default=XCEL_PORT): PORT_SELECTOR,
+    }
+)
+PEM_SELECTOR = TextSelector(TextSelectorConfig(multiline=True))
+XCEL_IMPORT_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_CERTIFICATE): PEM_SELECTOR,
+        vol.Required(CONF_PRIVATE_KEY): PEM_SELECTOR,
+    }
+)
+CONF_NEW_IDENTITY = "new_identity"
+XCEL_RECONFIGURE_SCHEMA = XCEL_SCHEMA.extend(
+    {vol.Required(CONF_NEW_IDENTITY, default=False): BooleanSelector()}
+)
+
+
+def _pem_or_file(text: str) -> str:
+    """Pasted PEM, or the PEM in the file at that path (blocking)."""
+    text = text.strip()
+    if "-----BEGIN" in text:
+        return text
+    try:
+        return Path(text).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as err:
+        raise IdentityError("file_not_found") from err
+
+
+def _import_identity(certificate: str, key: str) -> Identity:
+    """Check an imported certificate and key (blocking: files, PEM, signature)."""
+    return load_identity(_pem_or_file(certificate), _pem_or_file(key))
 
 
 class NoSerialError(MeterResponseError):
@@ -289,6 +342,199 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    _identity: Identity | None = None
+    _xcel_address: dict[str, Any] | None = None
+
+    async def async_step_zeroconf(
+        self, discovery_info: ZeroconfServiceInfo
+    ) -> ConfigFlowResult:
+        """An Itron meter announced itself (``itrondnsserver-<SFDI>``)."""
+        instance = discovery_info.name.split(".", 1)[0]
+        sfdi = instance.rpartition("-")[2]
+        if not sfdi.isdigit():
+            return self.async_abort(reason="not_xcel_meter")
+        await self.async_set_unique_id(str(int(sfdi)))
+        self._abort_if_unique_id_configured(
+            updates={CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port}
+        )
+        self._xcel_address = {
+            CONF_HOST: discovery_info.host,
+            CONF_PORT: discovery_info.port or XCEL_PORT,
+        }
+        self.context["title_placeholders"] = {"sfdi": str(int(sfdi))}
+        return await self.async_step_xcel()
+
+    async def async_step_xcel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Use the installation's identity, or make or import one."""
+        if (identity := await async_stored_identity(self.hass)) is not None:
+            self._identity = identity
+            return await self.async_step_xcel_register()
+        return self.async_show_menu(
+            step_id="xcel", menu_options=["xcel_generate", "xcel_import"]
+        )
+
+    async def async_step_xcel_generate(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new key and certificate, kept for every Xcel meter of this installation."""
+        self._identity = await async_new_identity(self.hass)
+        return await self.async_step_xcel_register()
+
+    async def async_step_xcel_import(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A certificate and key made elsewhere (already registered with the utility)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                identity = await self.hass.async_add_executor_job(
+                    _import_identity,
+                    user_input[CONF_CERTIFICATE],
+                    user_input[CONF_PRIVATE_KEY],
+                )
+            except IdentityError as err:
+                errors["base"] = f"identity_{err.reason}"
+            else:
+                await async_keep_identity(self.hass, identity)
+                self._identity = identity
+                return await self.async_step_xcel_register()
+        return self.async_show_form(
+            step_id="xcel_import", data_schema=XCEL_IMPORT_SCHEMA, errors=errors
+        )
+
+    async def async_step_xcel_register(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the LFDI and SFDI to register with the utility."""
+        if user_input is not None:
+            return await self.async_step_xcel_address()
+        return self.async_show_form(
+            step_id="xcel_register",
+            description_placeholders=approval_placeholders(self._xcel_identity),
+        )
+
+    async def async_step_xcel_address(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Where the meter answers; check it accepts us, or let the user wait."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            host, port = str(user_input[CONF_HOST]).strip(), int(user_input[CONF_PORT])
+            self._xcel_address = {CONF_HOST: host, CONF_PORT: port}
+            # The meter serves one connection: one already read by an entry is taken.
+            self._async_abort_entries_match(self._xcel_address)
+            try:
+                profile = await async_probe(self.hass, self._xcel_identity, host, port)
+            except (MeterNotApprovedError, MeterConnectionError):
+                return await self.async_step_xcel_pending()
+            except MeterResponseError:
+                errors["base"] = "invalid_response"
+            except Exception:  # noqa: BLE001 - the form must answer, whatever happened
+                LOGGER.exception("Unexpected error while reading the meter")
+                errors["base"] = "unknown"
+            else:
+                await self.async_set_unique_id(str(profile.sfdi))
+                self._abort_if_unique_id_configured(updates=self._xcel_address)
+                return self.async_create_entry(
+                    title=f"Xcel meter {profile.sfdi}",
+                    data=self._xcel_data(profile.lfdi),
+                )
+        return self.async_show_form(
+            step_id="xcel_address",
+            data_schema=self.add_suggested_values_to_schema(
+                XCEL_SCHEMA, user_input or self._xcel_address
+            ),
+            errors=errors,
+        )
+
+    async def async_step_xcel_pending(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The meter does not accept us yet: finish now, the entry waits by itself."""
+        identity, address = self._xcel_identity, self._xcel_where
+        if user_input is not None:
+            self._async_abort_entries_match(address)
+            name = self.unique_id or address[CONF_HOST]
+            return self.async_create_entry(
+                title=f"Xcel meter {name}", data=self._xcel_data(None)
+            )
+        return self.async_show_form(
+            step_id="xcel_pending",
+            description_placeholders={
+                **approval_placeholders(identity),
+                CONF_HOST: address[CONF_HOST],
+            },
+        )
+
+    @property
+    def _xcel_identity(self) -> Identity:
+        """The identity chosen in an earlier step of this flow."""
+        return cast(Identity, self._identity)
+
+    @property
+    def _xcel_where(self) -> dict[str, Any]:
+        """The address entered (or discovered) in an earlier step of this flow."""
+        return cast(dict[str, Any], self._xcel_address)
+
+    def _xcel_data(self, meter_lfdi: str | None) -> dict[str, Any]:
+        identity = self._xcel_identity
+        data: dict[str, Any] = {
+            CONF_METER_TYPE: METER_XCEL,
+            **self._xcel_where,
+            CONF_CERTIFICATE: identity.certificate_pem,
+            CONF_PRIVATE_KEY: identity.key_pem,
+        }
+        if meter_lfdi:
+            data[CONF_METER_LFDI] = meter_lfdi
+        return data
+
+    async def async_step_reconfigure_xcel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """New address (the same meter must answer), or, explicitly, a new identity."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            host, port = str(user_input[CONF_HOST]).strip(), int(user_input[CONF_PORT])
+            address = {CONF_HOST: host, CONF_PORT: port}
+            if user_input[CONF_NEW_IDENTITY]:
+                identity = await async_new_identity(self.hass)
+                return self.async_update_reload_and_abort(
+                    entry,
+                    data={
+                        **entry.data,
+                        **address,
+                        CONF_CERTIFICATE: identity.certificate_pem,
+                        CONF_PRIVATE_KEY: identity.key_pem,
+                    },
+                )
+            identity = await self.hass.async_add_executor_job(identity_of, entry.data)
+            if entry.state is ConfigEntryState.LOADED:
+                # The meter serves one connection: let go of ours for the check.
+                await entry.runtime_data.backend.async_close()
+            try:
+                profile = await async_probe(self.hass, identity, host, port)
+            except (MeterNotApprovedError, MeterConnectionError):
+                errors["base"] = "cannot_connect"
+            except MeterResponseError:
+                errors["base"] = "invalid_response"
+            else:
+                if profile.lfdi != entry.data.get(CONF_METER_LFDI, profile.lfdi):
+                    return self.async_abort(reason="wrong_meter")
+                return self.async_update_reload_and_abort(
+                    entry,
+                    data={**entry.data, **address, CONF_METER_LFDI: profile.lfdi},
+                )
+        return self.async_show_form(
+            step_id="reconfigure_xcel",
+            data_schema=self.add_suggested_values_to_schema(
+                XCEL_RECONFIGURE_SCHEMA, user_input or entry.data
+            ),
+            errors=errors,
+        )
+
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -298,6 +544,8 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_abort(reason="reconfigure_virtual")
         if entry.data.get(CONF_METER_TYPE) == METER_SDM630:
             return await self.async_step_reconfigure_sdm630(user_input)
+        if entry.data.get(CONF_METER_TYPE) == METER_XCEL:
+            return await self.async_step_reconfigure_xcel(user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             result, errors = await self._async_update_same_meter(

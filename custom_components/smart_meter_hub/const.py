@@ -16,13 +16,15 @@ CONF_OBIS_CODES: Final = "obis_codes"
 METER_OBIS_HTTP: Final = "obis_http"
 METER_SDM630: Final = "sdm630"
 METER_VIRTUAL: Final = "virtual"
-METER_TYPES: Final = (METER_OBIS_HTTP, METER_SDM630, METER_VIRTUAL)
+METER_XCEL: Final = "xcel"
+METER_TYPES: Final = (METER_OBIS_HTTP, METER_SDM630, METER_XCEL, METER_VIRTUAL)
 
 # The virtual meter follows its source sensors' state changes: no polling.
 DEFAULT_OBIS_INTERVAL: Final = timedelta(seconds=60)
 DEFAULT_SCAN_INTERVAL: Final[dict[str, timedelta | None]] = {
     METER_OBIS_HTTP: DEFAULT_OBIS_INTERVAL,
     METER_SDM630: timedelta(seconds=10),
+    METER_XCEL: timedelta(seconds=10),
     METER_VIRTUAL: None,
 }
 
@@ -40,3 +42,8 @@ CONF_UNIT_IDS: Final = "unit_ids"
 CONF_METERS: Final = "meters"
 CONF_WORD_ORDER: Final = "word_order"
 CONF_SPACING: Final = "request_spacing"
+
+CONF_CERTIFICATE: Final = "certificate"
+CONF_PRIVATE_KEY: Final = "private_key"
+CONF_METER_LFDI: Final = "meter_lfdi"
+CONF_IDENTITY: Final = "identity"

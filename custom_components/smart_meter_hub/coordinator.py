@@ -39,6 +39,7 @@ from .meters import (
     MeterIdentityError,
     ObisCode,
 )
+from .meters.ieee2030_5 import MeterNotApprovedError
 from .meters.models import with_net_power
 from .meters.obis import POWER_EXPORT, POWER_IMPORT, POWER_NET
 
@@ -121,6 +122,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             update_interval=update_interval,
         )
         self.backend = backend
+        self.options = dict(entry.options)
         self.guard = EnergyGuard()
         self._store = guard_store(hass, entry.entry_id)
         self._slots = hass.data.setdefault(
@@ -152,6 +154,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
         """New options: what to read, and the analytics' thresholds and window."""
+        self.options = dict(options)
         self.backend.apply_options(options)
         for analytics in self.analytics.values():
             analytics.apply_options(options)
@@ -179,6 +182,12 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         async with self._slots:
             try:
                 fetched = await self.backend.fetch()
+            except MeterNotApprovedError as err:
+                # Nothing to re-enter: the utility has to approve our certificate. The
+                # backend shows a repair issue; polling goes on until it is approved.
+                raise UpdateFailed(
+                    translation_domain=DOMAIN, translation_key="not_approved"
+                ) from err
             except MeterAuthError as err:
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN, translation_key="invalid_auth"

@@ -16,7 +16,16 @@ from .coordinator import SmartMeterConfigEntry
 from .meters import ObisCode
 from .meters.obis import SERIAL
 
-TO_REDACT = {CONF_TOKEN, CONF_HOST, "unique_id", "title", "serial"}
+TO_REDACT = {
+    CONF_TOKEN,
+    CONF_HOST,
+    "unique_id",
+    "title",
+    "serial",
+    "certificate",
+    "private_key",
+    "meter_lfdi",
+}
 
 
 def _is_serial(key: Any) -> bool:

@@ -158,6 +158,13 @@ SENSORS: tuple[MeterSensorEntityDescription, ...] = (
     _tariff("energy_export_l1", codes.obis("1-0:22.8.0")),
     _tariff("energy_export_l2", codes.obis("1-0:42.8.0")),
     _tariff("energy_export_l3", codes.obis("1-0:62.8.0")),
+    # Xcel/Itron: time-of-use tiers 3 and 4 and the maximum demand of the billing period.
+    _tariff("energy_import_tariff_3", codes.obis("1-0:1.8.3")),
+    _tariff("energy_import_tariff_4", codes.obis("1-0:1.8.4")),
+    _tariff("energy_export_tariff_3", codes.obis("1-0:2.8.3")),
+    _tariff("energy_export_tariff_4", codes.obis("1-0:2.8.4")),
+    _phase("max_demand_import", codes.obis("1-0:1.6.0"), **_POWER),
+    _phase("max_demand_export", codes.obis("1-0:2.6.0"), **_POWER),
     _reading(
         "apparent_power",
         codes.obis("1-0:9.7.0"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncGenerator
 
 import pytest
@@ -29,6 +30,8 @@ from custom_components.smart_meter_hub.meters.ieee2030_5 import (
     Ieee2030Client,
     Ieee2030Meter,
     MeterNotApprovedError,
+    ReadingType,
+    classify,
 )
 from custom_components.smart_meter_hub.meters.sep2_identity import (
     Identity,
@@ -305,3 +308,86 @@ async def test_second_client_competes_for_the_one_connection(
         await _client(meter, identity).get("/dcap")
     assert meter.refused == 2  # tried twice (a failed handshake is retried once)
     await first.close()
+
+
+async def test_connection_closed_under_a_request_is_retried_once_on_a_new_one(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    await client.get("/dcap")
+    meter.fault = "drop_next"  # the meter drops the kept-alive connection
+    assert (await client.get("/tm")).tag.endswith("Time")
+    assert client.stats.handshakes == 2
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (None, "HTTP 404"),
+        ("this is not XML", "not XML"),
+        ('<!DOCTYPE t [<!ENTITY a "aaaa">]><Time>&a;</Time>', "DTD"),
+        ("x" * 1_000_001, "too large"),
+    ],
+)
+async def test_bad_answers_are_rejected(
+    meter: FakeXcelMeter, identity: Identity, body: str | None, error: str
+) -> None:
+    if body is None:
+        meter.capture.pop("/tm")
+    else:
+        meter.capture["/tm"] = body
+    client = _client(meter, identity)
+    with pytest.raises(MeterResponseError, match=error):
+        await client.get("/tm")
+    await client.close()
+
+
+async def test_a_meter_listing_no_energy_reading_is_refused(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    meter.capture["/upt/1/mr?s=0&l=25"] = (
+        '<MeterReadingList xmlns="urn:ieee:std:2030.5:ns" all="0" results="0"/>'
+    )
+    client = _client(meter, identity)
+    with pytest.raises(MeterResponseError, match="no demand or energy"):
+        await client.discover()
+    await client.close()
+
+
+@pytest.mark.parametrize(
+    ("reading_type", "description", "role"),
+    [
+        (ReadingType(uom=38, accumulation=12, flow=1), "Instantaneous Demand", DEMAND),
+        (ReadingType(uom=38, accumulation=3), "something", None),
+        (
+            ReadingType(uom=38, qualifier=8, flow=19),
+            "Max Demand Received",
+            "max_demand_received",
+        ),
+        (
+            ReadingType(uom=72, accumulation=9, flow=1),
+            "Current Summation Delivered",
+            DELIVERED,
+        ),
+        (ReadingType(uom=72, accumulation=9, flow=19), "", RECEIVED),
+        (ReadingType(uom=72, accumulation=9), "TOU WH Delivered", TOU_DELIVERED),
+        (ReadingType(uom=72, accumulation=9), "net", None),
+        (ReadingType(uom=72, accumulation=4, flow=1), "WH Delivered (Interval)", None),
+        (ReadingType(uom=65, flow=0), "Power Factor", POWER_FACTOR),
+        (ReadingType(uom=65, flow=0), "Power Factor PhaseA", None),
+        (ReadingType(uom=71, accumulation=9, flow=1), "VAh Delivered", None),
+    ],
+)
+def test_readings_are_classified_by_reading_type(
+    reading_type: ReadingType, description: str, role: str | None
+) -> None:
+    assert classify(reading_type, description) == role
+
+
+def test_reading_type_fields_that_are_absent_or_garbled_are_none() -> None:
+    element = ET.fromstring(  # noqa: S314 - a literal written here
+        '<ReadingType xmlns="urn:ieee:std:2030.5:ns"><uom>x</uom><kind></kind>'
+        "<powerOfTenMultiplier>-3</powerOfTenMultiplier></ReadingType>"
+    )
+    assert ReadingType.parse(element) == ReadingType(multiplier=-3)

@@ -195,6 +195,16 @@ class Ieee2030Client:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._last_used = 0.0
+        self._shut = False
+
+    def _refuse_when_shut(self) -> None:
+        if self._shut:
+            raise MeterConnectionError("the client is shut down")
+
+    async def shutdown(self) -> None:
+        """Close for good: a request still in flight cannot open a new connection."""
+        self._shut = True
+        await self.close()
 
     async def close(self) -> None:
         """Close the connection."""
@@ -286,7 +296,11 @@ class Ieee2030Client:
 
     async def _exchange(self, path: str) -> ET.Element:
         if self._writer is None or self._reader is None:
+            self._refuse_when_shut()
             self._reader, self._writer = await self._connect()
+            if self._shut:  # shut down during the handshake: never keep it
+                await self.close()
+                self._refuse_when_shut()
         reader, writer = self._reader, self._writer
         self.stats.requests += 1
         writer.write(
