@@ -9,13 +9,16 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from pathlib import Path
 
 from .obis_http import ObisMeterServer, SimulatedObisMeter, describe
 from .sdm630 import Sdm630Gateway, SimulatedSdm630
+from .xcel import FakeXcelMeter, approve_when_stored, describe as describe_xcel
 
 OBIS_BASE_PORT = 18081
 SDM630_TCP_PORT = 15020
 SDM630_RTU_PORT = 15021
+XCEL_PORT = 18091
 
 
 def _gateways(host: str) -> list[Sdm630Gateway]:
@@ -67,6 +70,8 @@ async def run(
     obis_base_port: int,
     obis_count: int | None = None,
     sdm630_port: int = SDM630_TCP_PORT,
+    xcel_port: int = XCEL_PORT,
+    xcel_approve_from: Path | None = None,
 ) -> None:
     """Start every simulator, print how to add each meter, serve until cancelled.
 
@@ -86,6 +91,13 @@ async def run(
     gateways = _gateways(host)
     for offset, gateway in enumerate(gateways):
         await gateway.start(sdm630_port + offset)
+    xcel = await asyncio.to_thread(FakeXcelMeter, host)
+    await xcel.start(xcel_port)
+    approving = (
+        asyncio.create_task(approve_when_stored(xcel, xcel_approve_from))
+        if xcel_approve_from
+        else None
+    )
     print("Simulated meters are running (Ctrl-C stops them):", flush=True)
     for meter, port in zip(obis.meters, obis.ports, strict=True):
         print(f"  - {describe(meter, host, port)}", flush=True)
@@ -95,6 +107,12 @@ async def run(
         print(
             f"  - SDM630 gateway ({framing}): host {host}, port {gateway.port}, "
             f"unit ids {units}",
+            flush=True,
+        )
+    print(f"  - {describe_xcel(xcel)}", flush=True)
+    if xcel_approve_from:
+        print(
+            f"    (the utility approves the identity saved in {xcel_approve_from})",
             flush=True,
         )
     print(
@@ -112,6 +130,9 @@ async def run(
         await obis.stop()
         for gateway in gateways:
             await gateway.stop()
+        if approving:
+            approving.cancel()
+        await xcel.stop()
 
 
 def main() -> None:
@@ -132,9 +153,26 @@ def main() -> None:
         default=SDM630_TCP_PORT,
         help="Modbus TCP gateway port (RTU over TCP on the next one)",
     )
+    parser.add_argument(
+        "--xcel-port", type=int, default=XCEL_PORT, help="fake Xcel meter port"
+    )
+    parser.add_argument(
+        "--xcel-approve-from",
+        type=Path,
+        help="Home Assistant's stored Xcel identity: approve it once it appears",
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.host, args.obis_port, args.obis_count, args.sdm630_port))
+        asyncio.run(
+            run(
+                args.host,
+                args.obis_port,
+                args.obis_count,
+                args.sdm630_port,
+                args.xcel_port,
+                args.xcel_approve_from,
+            )
+        )
 
 
 if __name__ == "__main__":

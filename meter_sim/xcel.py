@@ -311,3 +311,24 @@ def stats(meter: FakeXcelMeter) -> dict[str, Any]:
         "requests": meter.requests,
         "cpu_seconds": meter.cpu_seconds,
     }
+
+
+async def approve_when_stored(
+    meter: FakeXcelMeter, storage: Path, delay: float = 20.0
+) -> None:
+    """Stand in for the utility: approve Home Assistant's identity once it is saved.
+
+    ``storage`` is Smart Meter Hub's private store of the identity; approval follows
+    ``delay`` seconds after it appears (or changes), so the waiting state can be seen.
+    """
+    approved: str | None = None
+    while True:
+        await asyncio.sleep(2)
+        try:
+            stored = json.loads(storage.read_text())["data"]["certificate"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if stored != approved:
+            await asyncio.sleep(delay)
+            meter.register(stored)
+            approved = stored

@@ -110,6 +110,7 @@ async def test_new_identity_waits_for_approval_then_reads(
     await _until(hass, lambda: entry.state is ConfigEntryState.LOADED)
     sfdi = str(xcel.identity.sfdi)
     assert entry.unique_id == sfdi
+    assert entry.title == f"Xcel meter {sfdi}"
     assert entry.data["meter_lfdi"] == xcel.lfdi  # pinned from now on
     assert not issue_registry.async_get_issue(DOMAIN, f"not_approved_{entry.entry_id}")
     net = float(_state(hass, f"sensor.xcel_meter_{sfdi}_net_power"))

@@ -153,10 +153,15 @@ class XcelBackend:
             return
         if self.client is not None:
             self.client.pinned_lfdi = profile.lfdi
+        waiting_title = f"Xcel meter {self.entry.data[CONF_HOST]}"
         self.hass.config_entries.async_update_entry(
             self.entry,
             data={**self.entry.data, CONF_METER_LFDI: profile.lfdi},
             unique_id=str(profile.sfdi),
+            # The title the flow gave while the meter was unknown; a user's title stays.
+            title=f"Xcel meter {profile.sfdi}"
+            if self.entry.title == waiting_title
+            else self.entry.title,
         )
 
     def _no_answer(self, now: datetime) -> None:

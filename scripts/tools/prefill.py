@@ -39,6 +39,14 @@ METERS: list[dict[str, Any]] = [
         "unit_ids": "1",
     },
 ]
+# The Xcel meter: identity, then its address; it waits for the (simulated) utility.
+XCEL_STEPS: list[dict[str, Any]] = [
+    {"next_step_id": "xcel"},
+    {"next_step_id": "xcel_generate"},
+    {},
+    {"host": "127.0.0.1", "port": 18091},
+    {},
+]
 
 
 async def _wait_until_up(session: aiohttp.ClientSession) -> None:
@@ -115,6 +123,22 @@ async def main() -> int:
             print(
                 f"prefill: {result.get('title') or result.get('errors') or result.get('reason')}"
             )
+        async with session.post(
+            flows, headers=headers, json={"handler": "smart_meter_hub"}
+        ) as response:
+            flow_id = (await response.json())["flow_id"]
+        result: dict[str, Any] = {}
+        for step in XCEL_STEPS:
+            if result.get("type") == "create_entry":
+                break
+            async with session.post(
+                f"{flows}/{flow_id}", headers=headers, json=step
+            ) as response:
+                result = await response.json()
+        print(
+            f"prefill: {result.get('title') or result.get('errors') or result.get('reason')}"
+            " (the simulated utility approves its LFDI after about 20 s)"
+        )
         print("prefill: log in at http://localhost:8123 as dev / dev")
     return 0
 
