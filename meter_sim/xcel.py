@@ -195,6 +195,7 @@ class FakeXcelMeter:
 
     def _session(self, connection: socket.socket) -> None:
         """One client connection, blocking: handshake, then requests until idle."""
+        cpu = time.thread_time()  # this thread's CPU: handshake and answers
         try:
             self.handshakes += 1
             connection.settimeout(5)
@@ -220,7 +221,6 @@ class FakeXcelMeter:
                 if self.fault == "drop_next":
                     self.fault = None
                     return  # closed at the idle edge: the request gets no answer
-                cpu = time.process_time()
                 status, body = self._answer(request.decode("latin-1").split()[1])
                 payload = body.encode()
                 tls.sendall(
@@ -229,10 +229,10 @@ class FakeXcelMeter:
                     f"Content-Length: {len(payload)}\r\n\r\n".encode()
                     + payload
                 )
-                self.cpu_seconds += time.process_time() - cpu
         except (OSError, ValueError):
             pass  # refused certificate, idle timeout, client gone, server stopped
         finally:
+            self.cpu_seconds += time.thread_time() - cpu
             self._busy = False
             self._drop(connection)
 
