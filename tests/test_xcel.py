@@ -434,3 +434,33 @@ async def test_reconfigure_a_meter_still_waiting_for_approval(
     assert result["reason"] == "reconfigure_successful"
     await _until(hass, lambda: entry.state is ConfigEntryState.LOADED)
     assert entry.data["meter_lfdi"] == xcel.lfdi
+
+
+async def test_options_poll_interval(hass: HomeAssistant, xcel: FakeXcelMeter) -> None:
+    entry, _identity = await _added(hass, xcel)
+    assert entry.runtime_data.update_interval == timedelta(seconds=10)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "xcel"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"scan_interval": 30}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.runtime_data.update_interval == timedelta(seconds=30)
+    assert entry.state is ConfigEntryState.LOADED  # applied without a reload
+
+
+async def test_energy_glitch_never_reaches_the_statistics(
+    hass: HomeAssistant, xcel: FakeXcelMeter
+) -> None:
+    entry, _identity = await _added(hass, xcel)
+    sfdi = xcel.identity.sfdi
+    before = float(_state(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
+    real = xcel.delivered_wh
+    xcel.delivered_wh = 0.0  # the summation reads 0 for one poll
+    await entry.runtime_data.async_refresh()
+    assert _state(hass, f"sensor.xcel_meter_{sfdi}_energy_import") == "unavailable"
+    xcel.delivered_wh = real
+    await entry.runtime_data.async_refresh()
+    after = float(_state(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
+    assert before <= after < before + 1

@@ -661,6 +661,8 @@ class SmartMeterOptionsFlow(OptionsFlow):
             return await self.async_step_virtual(user_input)
         if self.config_entry.data.get(CONF_METER_TYPE) == METER_SDM630:
             return await self.async_step_sdm630(user_input)
+        if self.config_entry.data.get(CONF_METER_TYPE) == METER_XCEL:
+            return await self.async_step_xcel(user_input)
         errors: dict[str, str] = {}
         if user_input is not None:
             codes: list[str] = []
@@ -780,6 +782,31 @@ class SmartMeterOptionsFlow(OptionsFlow):
             }
         )
         return self.async_show_form(step_id="sdm630", data_schema=schema)
+
+    async def async_step_xcel(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Poll interval and analytics of an Xcel meter."""
+        options = self.config_entry.options
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                    **{
+                        key: user_input.get(key, default)
+                        for key, default in ANALYTICS_DEFAULTS.items()
+                    },
+                }
+            )
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SCAN_INTERVAL, default=options.get(CONF_SCAN_INTERVAL, 10)
+                ): _watts(MAX_SCAN_INTERVAL_S, "s"),
+                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
+            }
+        )
+        return self.async_show_form(step_id="xcel", data_schema=schema)
 
 
 def _gateway_title(host: str, port: int) -> str:
