@@ -3,9 +3,10 @@
 Starts the simulated meters and Home Assistant (frontend included) the way
 `scripts/develop` does, on ports of its own, onboards Home Assistant, then drives the
 frontend in headless Chromium (Debian's package, driven by Playwright): log in, add an
-OBIS HTTP meter through the config flow, see its device with live values, add its
-counters to the Energy Dashboard and wait until Home Assistant's validation is clean,
-change an option, remove the meter. Screenshots of every step go to artifacts/e2e/.
+OBIS HTTP meter through the config flow, an SDM630 gateway with two meters and an Xcel
+meter that waits for the (simulated) utility's approval, see the devices with live values,
+add the OBIS meter's counters to the Energy Dashboard and wait until Home Assistant's
+validation is clean, change an option, remove the meters. Screenshots of every step go to artifacts/e2e/.
 
 Run with `scripts/e2e`.
 """
@@ -33,6 +34,8 @@ HA_PORT = 18123
 BASE = f"http://127.0.0.1:{HA_PORT}"
 SIM_PORT = 38081  # first simulated OBIS meter: SMH-DEMO-0001, with solar export
 METER = "OBIS meter SMH-DEMO-0001"
+SDM630_PORT = 35020  # two SDM630 (unit ids 1 and 2) behind a Modbus TCP gateway
+XCEL_PORT = 38091  # the fake Xcel meter
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -82,7 +85,12 @@ async def environment(tmp_path: Path) -> AsyncIterator[None]:
                 "--obis-port",
                 str(SIM_PORT),
                 "--sdm630-port",
-                "35020",
+                str(SDM630_PORT),
+                "--xcel-port",
+                str(XCEL_PORT),
+                # The simulated utility approves the identity 20 s after it is saved.
+                "--xcel-approve-from",
+                str(config / ".storage" / "smart_meter_hub.xcel_identity"),
             ],
             cwd=ROOT,
             stdout=logs[0],
@@ -187,6 +195,71 @@ async def test_user_journey(tmp_path: Path) -> None:
             await browser.close()
 
 
+async def add_integration(page: Page, kind: str) -> None:
+    """Settings > Devices & services > Add integration > Smart Meter Hub > ``kind``."""
+    await page.goto(f"{BASE}/config/integrations/dashboard")
+    await page.get_by_role("button", name="Add integration").click()
+    search = page.get_by_role("textbox", name="Search for a brand name")
+    await search.fill("Smart Meter Hub")
+    await page.locator("ha-integration-list-item", has_text="Smart Meter Hub").click()
+    await page.get_by_text(kind).click()
+
+
+async def add_sdm630_gateway(page: Page) -> None:
+    """Two SDM630 behind one gateway: each its own device."""
+    await add_integration(page, "Eastron SDM630 behind a Modbus gateway")
+    await page.get_by_label("Gateway host").fill("127.0.0.1")
+    await page.get_by_label("Port").fill(str(SDM630_PORT))
+    await page.get_by_label("Unit ids").fill("1, 2")
+    await shot(page, "11-sdm630-flow")
+    await page.get_by_role("button", name="Submit").click()
+    title = f"SDM630 gateway 127.0.0.1:{SDM630_PORT}"
+    await expect(page.get_by_text(f"Created configuration for {title}")).to_be_visible()
+    await page.get_by_role("button", name="Finish").click()
+    await page.goto(f"{BASE}/config/devices/dashboard")
+    await expect(page.get_by_text("SDM630 21000101").first).to_be_visible()
+    await expect(page.get_by_text("SDM630 21000102").first).to_be_visible()
+    await shot(page, "12-sdm630-devices")
+
+
+async def add_xcel_meter(page: Page) -> None:
+    """A new identity, its LFDI shown for the utility, then finish and wait."""
+    await add_integration(page, "Xcel Energy / Itron meter")
+    await page.get_by_text("Create a new identity").click()
+    await expect(
+        page.get_by_text("Register this LFDI with Xcel Energy")
+    ).to_be_visible()
+    await shot(page, "13-xcel-lfdi")
+    await page.get_by_role("button", name="Submit").click()
+    await page.get_by_label("Host").fill("127.0.0.1")
+    await page.get_by_label("Port").fill(str(XCEL_PORT))
+    await page.get_by_role("button", name="Submit").click()
+    waiting = page.get_by_text("The meter does not accept Smart Meter Hub yet")
+    created = page.get_by_text("Created configuration for Xcel meter")
+    await expect(waiting.or_(created)).to_be_visible()
+    if await waiting.is_visible():  # the usual case: approval comes later
+        await shot(page, "14-xcel-waiting")
+        await page.get_by_role("button", name="Submit").click()
+    await expect(created).to_be_visible()
+    await page.get_by_role("button", name="Finish").click()
+
+
+async def until_loaded(token: str, title: str, seconds: float = 300) -> None:
+    """Wait until the entry titled ``title…`` is loaded (set up retries by itself)."""
+    deadline = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{BASE}/api/config/config_entries/entry?domain=smart_meter_hub"
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(url, headers=headers) as response:
+                entries = await response.json()
+            states = [e["state"] for e in entries if e["title"].startswith(title)]
+            if states == ["loaded"]:
+                return
+            assert time.monotonic() < deadline, entries
+            await asyncio.sleep(5)
+
+
 async def journey(page: Page, token: str) -> None:
     """Everything a user does, step by step, with a screenshot of each step."""
 
@@ -216,6 +289,10 @@ async def journey(page: Page, token: str) -> None:
     await expect(page.get_by_text(f"Created configuration for {METER}")).to_be_visible()
     await shot(page, "04-created")
     await page.get_by_role("button", name="Finish").click()
+
+    # An SDM630 gateway with two meters, and an Xcel meter that waits for approval.
+    await add_sdm630_gateway(page)
+    await add_xcel_meter(page)
 
     # The device page shows live values.
     await page.goto(f"{BASE}/config/devices/dashboard")
@@ -251,6 +328,13 @@ async def journey(page: Page, token: str) -> None:
     await expect(page.get_by_text("Statistics not defined")).to_have_count(0)
     await shot(page, "07-energy-validated")
 
+    # Meanwhile the (simulated) utility approved the Xcel identity: data, no user action.
+    await until_loaded(token, "Xcel meter")
+    await page.goto(f"{BASE}/config/devices/dashboard")
+    await page.get_by_text("Xcel meter").first.click()
+    await expect(page.get_by_text("Net power").first).to_be_visible()
+    await shot(page, "15-xcel-device")
+
     # Change an option.
     await page.goto(f"{BASE}/config/integrations/integration/smart_meter_hub")
     await page.get_by_role("button", name="Configure").first.click()
@@ -261,11 +345,13 @@ async def journey(page: Page, token: str) -> None:
     await shot(page, "09-options-saved")
     await page.keyboard.press("Escape")
 
-    # Remove the meter.
-    await page.goto(f"{BASE}/config/integrations/integration/smart_meter_hub")
-    await page.get_by_role("button", name="Menu").last.click()
-    await page.get_by_role("menuitem", name="Delete").click()
-    await page.get_by_role("button", name="Delete").click()
+    # Remove the meters, one entry after the other.
+    for _entry in range(3):
+        await page.goto(f"{BASE}/config/integrations/integration/smart_meter_hub")
+        await page.get_by_role("button", name="Menu").last.click()
+        await page.get_by_role("menuitem", name="Delete").click()
+        await page.get_by_role("button", name="Delete").click()
+        await asyncio.sleep(1)
     await page.goto(f"{BASE}/config/integrations/dashboard")
     await expect(page.get_by_text("Smart Meter Hub")).to_have_count(0)
     await shot(page, "10-removed")
