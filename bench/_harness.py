@@ -9,9 +9,12 @@ another process, so their CPU is not counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +29,8 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     async_test_home_assistant,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -105,3 +110,36 @@ async def measure_polls(
             await hass.async_stop(force=True)
             resolver.stop()
     return Measured(cpu, worst_lag, memory, counted)
+
+
+@contextlib.asynccontextmanager
+async def child_meter(
+    module: str, *args: str
+) -> AsyncIterator[tuple[str, Callable[[], Awaitable[str]]]]:
+    """Run ``python -m module --serve args…`` (a simulated meter) in its own process.
+
+    The child prints one line when it listens, then answers each ``stats`` line on its
+    stdin with one line of counters. Yields (first line, ask for the counters).
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--serve", *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+    ready = await asyncio.to_thread(stdout.readline)
+
+    async def stats() -> str:
+        stdin.write("stats\n")
+        stdin.flush()
+        return await asyncio.to_thread(stdout.readline)
+
+    try:
+        yield ready, stats
+    finally:
+        stdin.close()
+        await asyncio.to_thread(process.wait)

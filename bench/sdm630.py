@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.smart_meter_hub.meters.sdm630 import BLOCKS, REGISTERS
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
-from ._harness import measure_polls
+from ._harness import child_meter, measure_polls
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 25020
@@ -78,28 +77,12 @@ async def simulated_gateway(
     meters: int,
 ) -> AsyncIterator[Callable[[], Awaitable[int]]]:
     """Run the gateway in a child process; yield a reader of its transaction count."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.sdm630", "--serve", str(meters)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    stdin, stdout = process.stdin, process.stdout
-    await asyncio.to_thread(stdout.readline)  # "ready"
+    async with child_meter("bench.sdm630", str(meters)) as (_ready, stats):
 
-    async def transactions() -> int:
-        stdin.write("stats\n")
-        stdin.flush()
-        return int(await asyncio.to_thread(stdout.readline))
+        async def transactions() -> int:
+            return int(await stats())
 
-    try:
         yield transactions
-    finally:
-        stdin.close()
-        await asyncio.to_thread(process.wait)
 
 
 async def setup_smart_meter_hub(hass: HomeAssistant, meters: int) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ from custom_components.smart_meter_hub.meters.sep2_identity import (
 )
 from meter_sim.xcel import FakeXcelMeter
 
-from ._harness import measure_polls
+from ._harness import child_meter, measure_polls
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 28091
@@ -93,28 +92,12 @@ async def fake_meter(
     with tempfile.TemporaryDirectory() as folder:
         certificate = Path(folder) / "client.pem"
         certificate.write_text(identity.certificate_pem)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.xcel", "--serve", str(certificate)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdin is not None
-        assert process.stdout is not None
-        stdin, stdout = process.stdin, process.stdout
-        ids = json.loads(await asyncio.to_thread(stdout.readline))
+        async with child_meter("bench.xcel", str(certificate)) as (ready, ask):
 
-        async def stats() -> dict[str, Any]:
-            stdin.write("stats\n")
-            stdin.flush()
-            return dict(json.loads(await asyncio.to_thread(stdout.readline)))
+            async def stats() -> dict[str, Any]:
+                return dict(json.loads(await ask()))
 
-        try:
-            yield ids, stats
-        finally:
-            stdin.close()
-            await asyncio.to_thread(process.wait)
+            yield json.loads(ready), stats
 
 
 async def smart_meter_hub(

@@ -171,20 +171,22 @@ class XcelBackend:
         if self._silent_since is None:
             self._silent_since = now
         if now - self._silent_since >= SILENT_AFTER:
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                self._issue_ids[1],
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="agent_silent",
-                translation_placeholders={
-                    "title": self.entry.title,
-                    "hours": str(
-                        int((now - self._silent_since).total_seconds() // 3600)
-                    ),
-                },
-            )
+            hours = int((now - self._silent_since).total_seconds() // 3600)
+            self._raise_issue(self._issue_ids[1], "agent_silent", {"hours": str(hours)})
+
+    def _raise_issue(
+        self, issue_id: str, key: str, placeholders: dict[str, str]
+    ) -> None:
+        """A repair issue naming this meter; the user reads what to do there."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=key,
+            translation_placeholders={"title": self.entry.title, **placeholders},
+        )
 
     def _answered(self) -> None:
         if self._silent_since is not None:
@@ -198,18 +200,7 @@ class XcelBackend:
         if not present:
             ir.async_delete_issue(self.hass, DOMAIN, self._issue_ids[0])
             return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self._issue_ids[0],
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="not_approved",
-            translation_placeholders={
-                "title": self.entry.title,
-                **self._approval,
-            },
-        )
+        self._raise_issue(self._issue_ids[0], "not_approved", self._approval)
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
         """Nothing to change on the connection (the poll interval is the coordinator's)."""
