@@ -49,9 +49,7 @@ async def async_stored_identity(hass: HomeAssistant) -> Identity | None:
     stored = await _identity_store(hass).async_load()
     if not stored:
         return None
-    return await hass.async_add_executor_job(
-        load_identity, stored[CONF_CERTIFICATE], stored[CONF_PRIVATE_KEY]
-    )
+    return await hass.async_add_executor_job(identity_of, stored)
 
 
 async def async_keep_identity(hass: HomeAssistant, identity: Identity) -> None:
@@ -69,8 +67,14 @@ async def async_new_identity(hass: HomeAssistant) -> Identity:
 
 
 def identity_of(data: Mapping[str, Any]) -> Identity:
-    """The identity saved in an entry (validated when it was saved)."""
-    return load_identity(data[CONF_CERTIFICATE], data[CONF_PRIVATE_KEY])
+    """The identity saved in an entry or the store (checked when it was saved).
+
+    Its certificate may have expired since: it stays the registered identity, and the
+    meter decides whether it still accepts it.
+    """
+    return load_identity(
+        data[CONF_CERTIFICATE], data[CONF_PRIVATE_KEY], check_validity=False
+    )
 
 
 def approval_placeholders(identity: Identity) -> dict[str, str]:

@@ -391,3 +391,14 @@ def test_reading_type_fields_that_are_absent_or_garbled_are_none() -> None:
         "<powerOfTenMultiplier>-3</powerOfTenMultiplier></ReadingType>"
     )
     assert ReadingType.parse(element) == ReadingType(multiplier=-3)
+
+
+def test_an_identity_in_use_stays_usable_after_its_certificate_expires() -> None:
+    identity = generate_identity()
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=2000)
+    with pytest.raises(IdentityError, match="expired"):
+        load_identity(identity.certificate_pem, identity.key_pem, later)
+    kept = load_identity(
+        identity.certificate_pem, identity.key_pem, later, check_validity=False
+    )
+    assert kept.lfdi == identity.lfdi

@@ -120,9 +120,17 @@ def generate_identity(now: datetime.datetime | None = None) -> Identity:
 
 
 def load_identity(
-    certificate_pem: str, key_pem: str, now: datetime.datetime | None = None
+    certificate_pem: str,
+    key_pem: str,
+    now: datetime.datetime | None = None,
+    *,
+    check_validity: bool = True,
 ) -> Identity:
-    """Check an existing certificate and key against the profile; keep its LFDI."""
+    """Check an existing certificate and key against the profile; keep its LFDI.
+
+    ``check_validity=False`` accepts an identity already in use whose certificate has
+    expired since: whether the meter still accepts it is the meter's decision.
+    """
     try:
         certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
@@ -157,11 +165,10 @@ def load_identity(
     ):
         raise IdentityError("key_mismatch")
     moment = now or datetime.datetime.now(datetime.UTC)
-    if (
-        not certificate.not_valid_before_utc
-        <= moment
-        <= certificate.not_valid_after_utc
-    ):
+    valid = (
+        certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc
+    )
+    if check_validity and not valid:
         raise IdentityError("expired")
     lfdi = lfdi_of(certificate.public_bytes(serialization.Encoding.DER))
     return Identity(certificate_pem, key_pem, lfdi, sfdi_of(lfdi))
