@@ -136,15 +136,7 @@ async def smart_meter_hub(
     measured = await measure_polls(
         setup, requests, polls, timedelta(seconds=10), pause=pause
     )
-    after = await stats()
-    return Result(
-        label,
-        measured.counted / polls,
-        (after["handshakes"] - before["handshakes"]) / polls,
-        (after["connections"] - before["connections"]) / polls,
-        measured.cpu_seconds * 1000 / polls,
-        (after["cpu"] - before["cpu"]) * 1000 / polls,
-    )
+    return _per_poll(label, before, await stats(), measured.cpu_seconds, polls)
 
 
 async def fresh_connection_per_request(
@@ -164,13 +156,24 @@ async def fresh_connection_per_request(
             await client.get(path)
             await client.close()
     cpu = time.process_time() - cpu
-    after = await stats()
+    label = "fresh TLS connection per request (xcel-meter-ha)"
+    return _per_poll(label, before, await stats(), cpu, polls)
+
+
+def _per_poll(
+    label: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    ha_cpu_seconds: float,
+    polls: int,
+) -> Result:
+    """The meter's counters (and our CPU) over the run, per poll."""
     return Result(
-        "fresh TLS connection per request (xcel-meter-ha)",
+        label,
         (after["requests"] - before["requests"]) / polls,
         (after["handshakes"] - before["handshakes"]) / polls,
         (after["connections"] - before["connections"]) / polls,
-        cpu * 1000 / polls,
+        ha_cpu_seconds * 1000 / polls,
         (after["cpu"] - before["cpu"]) * 1000 / polls,
     )
 
@@ -180,26 +183,11 @@ async def main(polls: int) -> None:
     identity = generate_identity()
     results: list[Result] = []
     async with fake_meter(identity) as (ids, stats):
-        results.append(
-            await smart_meter_hub(
-                identity,
-                ids,
-                stats,
-                polls,
-                0.0,
-                "smart_meter_hub, polls < idle timeout",
+        for pause, regime in ((0.0, "<"), (IDLE_TIMEOUT * 1.5, ">")):
+            label = f"smart_meter_hub, polls {regime} idle timeout"
+            results.append(
+                await smart_meter_hub(identity, ids, stats, polls, pause, label)
             )
-        )
-        results.append(
-            await smart_meter_hub(
-                identity,
-                ids,
-                stats,
-                polls,
-                IDLE_TIMEOUT * 1.5,
-                "smart_meter_hub, polls > idle timeout",
-            )
-        )
         results.append(await fresh_connection_per_request(identity, stats, polls))
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {polls} polls per "

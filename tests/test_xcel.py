@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable
 from datetime import timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from unittest.mock import patch
 
@@ -24,7 +25,10 @@ from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.smart_meter_hub.meters.sep2_identity import generate_identity
+from custom_components.smart_meter_hub.meters.sep2_identity import (
+    Identity,
+    generate_identity,
+)
 from custom_components.smart_meter_hub.xcel import async_stored_identity
 from meter_sim.xcel import FakeXcelMeter, load_capture
 
@@ -51,6 +55,14 @@ async def _to_register(hass: HomeAssistant, source: dict | None = None) -> dict:
         )
     assert result["step_id"] == "xcel_register"
     return result
+
+
+async def _approve(hass: HomeAssistant, meter: FakeXcelMeter) -> Identity:
+    """The utility approves the installation's identity (made earlier in the flow)."""
+    identity = await async_stored_identity(hass)
+    assert identity is not None
+    meter.register(identity.certificate_pem)
+    return identity
 
 
 async def _address(hass: HomeAssistant, flow_id: str, meter: FakeXcelMeter) -> dict:
@@ -123,9 +135,7 @@ async def test_approved_meter_is_added_at_once_and_only_once(
     hass: HomeAssistant, xcel: FakeXcelMeter
 ) -> None:
     result = await _to_register(hass)
-    identity = await async_stored_identity(hass)
-    assert identity is not None
-    xcel.register(identity.certificate_pem)
+    identity = await _approve(hass, xcel)
     result = await _address(hass, result["flow_id"], xcel)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"Xcel meter {xcel.identity.sfdi}"
@@ -207,8 +217,8 @@ async def test_import_names_each_problem_then_keeps_the_lfdi(
 def _discovery(meter: FakeXcelMeter, host: str = "127.0.0.1") -> ZeroconfServiceInfo:
     name = f"itrondnsserver-{meter.identity.sfdi}._smartenergy._tcp.local."
     return ZeroconfServiceInfo(
-        ip_address=__import__("ipaddress").ip_address(host),
-        ip_addresses=[__import__("ipaddress").ip_address(host)],
+        ip_address=ip_address(host),
+        ip_addresses=[ip_address(host)],
         hostname=f"itrondnsserver-{meter.identity.sfdi}.local.",
         name=name,
         port=meter.port,
@@ -237,9 +247,7 @@ async def test_discovery_shows_each_meter_by_sfdi_and_follows_a_new_address(
             flow_id, {"next_step_id": "xcel_generate"}
         )
         assert result["step_id"] == "xcel_register"
-        identity = await async_stored_identity(hass)
-        assert identity is not None
-        xcel.register(identity.certificate_pem)
+        await _approve(hass, xcel)
         # The user picks their own meter: address prefilled from the discovery.
         result = await hass.config_entries.flow.async_configure(flow_id, {})
         assert result["step_id"] == "xcel_address"
@@ -269,9 +277,7 @@ async def test_discovery_shows_each_meter_by_sfdi_and_follows_a_new_address(
 
 async def _added(hass: HomeAssistant, meter: FakeXcelMeter):
     result = await _to_register(hass)
-    identity = await async_stored_identity(hass)
-    assert identity is not None
-    meter.register(identity.certificate_pem)
+    identity = await _approve(hass, meter)
     result = await _address(hass, result["flow_id"], meter)
     await hass.async_block_till_done()
     return result["result"], identity
@@ -350,9 +356,7 @@ async def test_meter_answering_nonsense_is_a_form_error(
     hass: HomeAssistant, xcel: FakeXcelMeter
 ) -> None:
     result = await _to_register(hass)
-    identity = await async_stored_identity(hass)
-    assert identity is not None
-    xcel.register(identity.certificate_pem)
+    await _approve(hass, xcel)
     xcel.capture.pop("/dcap")  # not an IEEE 2030.5 server
     result = await _address(hass, result["flow_id"], xcel)
     assert result["errors"] == {"base": "invalid_response"}
@@ -415,9 +419,7 @@ async def test_reconfigure_a_meter_still_waiting_for_approval(
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     entry = result["result"]
     await _until(hass, lambda: entry.state is ConfigEntryState.SETUP_RETRY)
-    identity = await async_stored_identity(hass)
-    assert identity is not None
-    xcel.register(identity.certificate_pem)
+    await _approve(hass, xcel)
     xcel.capture.pop("/dcap")  # something that is not an IEEE 2030.5 server answers
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}

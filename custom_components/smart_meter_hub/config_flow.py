@@ -650,6 +650,22 @@ def _analytics_fields(current: Mapping[str, Any]) -> dict[Any, Any]:
     }
 
 
+def _analytics_values(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The load analytics' options as entered (defaults for what the form left out)."""
+    return {
+        key: user_input.get(key, default) for key, default in ANALYTICS_DEFAULTS.items()
+    }
+
+
+def _interval_field(options: Mapping[str, Any]) -> dict[Any, Any]:
+    """The poll interval of a meter polled every 10 s by default (SDM630, Xcel)."""
+    return {
+        vol.Required(
+            CONF_SCAN_INTERVAL, default=options.get(CONF_SCAN_INTERVAL, 10)
+        ): _watts(MAX_SCAN_INTERVAL_S, "s")
+    }
+
+
 class SmartMeterOptionsFlow(OptionsFlow):
     """Poll interval and OBIS codes; applied without reloading the meter."""
 
@@ -679,10 +695,7 @@ class SmartMeterOptionsFlow(OptionsFlow):
                     data={
                         CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                         CONF_OBIS_CODES: codes,
-                        **{
-                            key: user_input.get(key, default)
-                            for key, default in ANALYTICS_DEFAULTS.items()
-                        },
+                        **_analytics_values(user_input),
                     }
                 )
         options = self.config_entry.options
@@ -725,10 +738,7 @@ class SmartMeterOptionsFlow(OptionsFlow):
             return self.async_create_entry(
                 data={
                     CONF_CIRCUITS: user_input.get(CONF_CIRCUITS) or [],
-                    **{
-                        key: user_input.get(key, default)
-                        for key, default in ANALYTICS_DEFAULTS.items()
-                    },
+                    **_analytics_values(user_input),
                 }
             )
         schema = vol.Schema(
@@ -756,18 +766,13 @@ class SmartMeterOptionsFlow(OptionsFlow):
                     CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                     CONF_WORD_ORDER: user_input[CONF_WORD_ORDER],
                     CONF_SPACING: int(user_input[CONF_SPACING]),
-                    **{
-                        key: user_input.get(key, default)
-                        for key, default in ANALYTICS_DEFAULTS.items()
-                    },
+                    **_analytics_values(user_input),
                 }
             )
         rtu = self.config_entry.data.get(CONF_FRAMING) == "rtu"
         schema = vol.Schema(
             {
-                vol.Required(
-                    CONF_SCAN_INTERVAL, default=options.get(CONF_SCAN_INTERVAL, 10)
-                ): _watts(MAX_SCAN_INTERVAL_S, "s"),
+                **_interval_field(options),
                 vol.Required(
                     CONF_WORD_ORDER, default=options.get(CONF_WORD_ORDER, "normal")
                 ): SelectSelector(
@@ -792,17 +797,12 @@ class SmartMeterOptionsFlow(OptionsFlow):
             return self.async_create_entry(
                 data={
                     CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
-                    **{
-                        key: user_input.get(key, default)
-                        for key, default in ANALYTICS_DEFAULTS.items()
-                    },
+                    **_analytics_values(user_input),
                 }
             )
         schema = vol.Schema(
             {
-                vol.Required(
-                    CONF_SCAN_INTERVAL, default=options.get(CONF_SCAN_INTERVAL, 10)
-                ): _watts(MAX_SCAN_INTERVAL_S, "s"),
+                **_interval_field(options),
                 **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
             }
         )

@@ -26,7 +26,7 @@ from .const import (
 )
 from .gateway import async_entry_transport, async_flow_transport
 from .meters import MeterConnectionError, MeterData, MeterError
-from .meters.modbus import Framing, ModbusTransport, NoAnswerError, PacedTransport
+from .meters.modbus import Framing, ModbusTransport, NoAnswerError
 from .meters.sdm630 import Sdm630, read_meter
 
 
@@ -45,6 +45,8 @@ class Sdm630Backend:
             (Sdm630(self.connection, int(meter["unit"])), meter)
             for meter in data[CONF_METERS]
         ]
+        # The meters configured on this gateway, by serial number (their device ids).
+        self.serials = frozenset(str(meter["serial"]) for meter in data[CONF_METERS])
         self._failing: set[int] = set()
         self.apply_options(options)
 
@@ -52,9 +54,7 @@ class Sdm630Backend:
         """Word order and the pause between requests."""
         for meter, _info in self.meters:
             meter.word_order = options.get(CONF_WORD_ORDER, "normal")
-        if (spacing := options.get(CONF_SPACING)) is not None and isinstance(
-            self.connection, PacedTransport
-        ):
+        if (spacing := options.get(CONF_SPACING)) is not None:
             self.connection.spacing = float(spacing) / 1000
 
     async def fetch(self) -> dict[str, MeterData]:
@@ -84,11 +84,6 @@ class Sdm630Backend:
         if not result:
             raise errors[0]
         return result
-
-    @property
-    def serials(self) -> set[str]:
-        """The meters configured on this gateway, by serial number (their device ids)."""
-        return {str(info["serial"]) for _meter, info in self.meters}
 
     async def async_close(self) -> None:
         """Close the gateway connection."""

@@ -266,26 +266,19 @@ class Ieee2030Client:
             )
             if not reused:
                 await self.close()
+            closed: Exception | None = None
             try:
-                return await self._exchange(path)
-            except (ConnectionError, asyncio.IncompleteReadError, EmptyAnswerError):
-                await self.close()
-                if not reused:
-                    raise MeterConnectionError(
-                        f"{self.host}:{self.port} closed the connection"
-                    ) from None
-                # The meter closed the idle connection under us: once more, fresh.
-                try:
-                    return await self._exchange(path)
-                except (
-                    ConnectionError,
-                    asyncio.IncompleteReadError,
-                    EmptyAnswerError,
-                ) as err:
-                    await self.close()
-                    raise MeterConnectionError(
-                        f"{self.host}:{self.port} closed the connection"
-                    ) from err
+                # A kept-alive connection the meter closed under us: once more, fresh.
+                for _attempt in range(2 if reused else 1):
+                    try:
+                        return await self._exchange(path)
+                    except (
+                        ConnectionError,
+                        asyncio.IncompleteReadError,
+                        EmptyAnswerError,
+                    ) as err:
+                        await self.close()
+                        closed = err
             except TimeoutError as err:
                 await self.close()
                 raise MeterConnectionError(
@@ -293,6 +286,9 @@ class Ieee2030Client:
                 ) from err
             finally:
                 self._last_used = time.monotonic()
+            raise MeterConnectionError(
+                f"{self.host}:{self.port} closed the connection"
+            ) from closed
 
     async def _exchange(self, path: str) -> ET.Element:
         if self._writer is None or self._reader is None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import time
 from typing import Any, Final, Literal, Protocol
 
@@ -26,8 +25,6 @@ from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 
 from .models import MeterConnectionError, MeterResponseError
-
-_LOGGER = logging.getLogger(__name__)
 
 Framing = Literal["tcp", "rtu"]
 READ_HOLDING: Final = 0x03
@@ -58,6 +55,7 @@ class ModbusTransport(Protocol):
     """What a meter needs from the gateway connection."""
 
     transactions: int
+    spacing: float  # seconds between two requests
 
     async def read_registers(
         self, unit: int, function: int, address: int, count: int
@@ -218,10 +216,13 @@ class ModbusConnection(PacedTransport):
         return list(response.registers)
 
 
-def _unit_keyword(client: AsyncModbusTcpClient) -> str:
-    """``slave`` up to pymodbus 3.9, ``device_id`` from 3.10."""
-    parameters = inspect.signature(client.read_input_registers).parameters
-    return "device_id" if "device_id" in parameters else "slave"
+# The unit id keyword: ``slave`` up to pymodbus 3.9, ``device_id`` from 3.10.
+_UNIT_KEYWORD: Final = (
+    "device_id"
+    if "device_id"
+    in inspect.signature(AsyncModbusTcpClient.read_input_registers).parameters
+    else "slave"
+)
 
 
 async def _call(
@@ -232,4 +233,4 @@ async def _call(
         if function == READ_HOLDING
         else client.read_input_registers
     )
-    return await read(address, count=count, **{_unit_keyword(client): unit})
+    return await read(address, count=count, **{_UNIT_KEYWORD: unit})
