@@ -306,6 +306,8 @@ async def journey(page: Page, token: str) -> None:
     await page.get_by_role("button", name="Add consumption").click()
     await pick(page, "Consumed energy", "Energy import", f"{METER} Energy import")
     await page.get_by_role("button", name="Save").click()
+    # The dialog has closed and the source is listed before the next one is added.
+    await expect(page.get_by_text(f"{METER} Energy import")).to_be_visible()
     await page.get_by_role("button", name="Add return").click()
     await pick(
         page, "Energy returned to the grid", "Energy export", f"{METER} Energy export"
