@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 from unittest.mock import patch
 
 import aiohttp
@@ -31,6 +32,24 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Row(Protocol):
+    """A result row of a benchmark table: which integration, how many meters."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def meters(self) -> int: ...
+
+
+def by_meter_count[RowT: _Row](rows: list[RowT]) -> dict[int, dict[str, RowT]]:
+    """The rows of each meter count, by integration: the side-by-side comparisons."""
+    grouped: dict[int, dict[str, RowT]] = {}
+    for row in rows:
+        grouped.setdefault(row.meters, {})[row.label] = row
+    return grouped
 
 
 @dataclass

@@ -31,7 +31,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from ._harness import measure_polls
+from ._harness import by_meter_count, measure_polls
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_PORT = 28000
@@ -179,11 +179,8 @@ def _table(results: list[Result]) -> str:
         f"| {r.worst_loop_lag_ms:.1f} | {r.memory_kib_per_meter:.0f} |"
         for r in results
     ]
-    by_size: dict[int, dict[str, Result]] = {}
-    for r in results:
-        by_size.setdefault(r.meters, {})[r.label] = r
     lines.append("")
-    for size, pair in by_size.items():
+    for size, pair in by_meter_count(results).items():
         ours, rest = pair.get("smart_meter_hub"), pair.get("rest")
         if ours and rest and ours.cpu_ms_per_meter_poll:
             lines.append(

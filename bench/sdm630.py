@@ -32,7 +32,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.smart_meter_hub.meters.sdm630 import BLOCKS, REGISTERS
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
-from ._harness import child_meter, measure_polls
+from ._harness import by_meter_count, child_meter, measure_polls
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 25020
@@ -180,11 +180,8 @@ def _table(results: list[Result]) -> str:
         f"| {r.bus_seconds_per_poll:.2f} s |"
         for r in results
     ]
-    by_size: dict[int, dict[str, Result]] = {}
-    for r in results:
-        by_size.setdefault(r.meters, {})[r.label] = r
     lines.append("")
-    for size, pair in by_size.items():
+    for size, pair in by_meter_count(results).items():
         ours, core = pair.get("smart_meter_hub"), pair.get("core modbus")
         if ours and core and ours.cpu_ms_per_meter_poll and ours.bus_seconds_per_poll:
             lines.append(

@@ -22,6 +22,8 @@ from custom_components.smart_meter_hub.diagnostics import (
 from custom_components.smart_meter_hub.gateway import async_core_modbus
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
+from .helpers import start_reconfigure, state_of
+
 
 @pytest.fixture
 async def gateway(socket_enabled: None) -> AsyncGenerator[Sdm630Gateway]:
@@ -79,12 +81,6 @@ def _device(
     )
 
 
-def _value(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 async def test_flow_errors_then_two_meters_on_one_connection(
     hass: HomeAssistant, gateway: Sdm630Gateway, device_registry: dr.DeviceRegistry
 ) -> None:
@@ -118,9 +114,9 @@ async def test_flow_errors_then_two_meters_on_one_connection(
         assert device.manufacturer == "Eastron"
         assert device.model == "SDM630"
         assert device.serial_number == serial
-        energy = float(_value(hass, f"sensor.sdm630_{serial}_energy_import"))
+        energy = float(state_of(hass, f"sensor.sdm630_{serial}_energy_import"))
         assert energy == pytest.approx(180.1, abs=0.1)
-        assert float(_value(hass, f"sensor.sdm630_{serial}_net_power")) > 0
+        assert float(state_of(hass, f"sensor.sdm630_{serial}_net_power")) > 0
     # Both meters are polled over one connection, poll after poll.
     connections = gateway.connections
     for _ in range(3):
@@ -155,7 +151,7 @@ async def test_wrong_framing_is_named(
         )
         assert result["type"] is FlowResultType.CREATE_ENTRY
         await hass.async_block_till_done()
-        assert float(_value(hass, "sensor.sdm630_1001_energy_import")) > 0
+        assert float(state_of(hass, "sensor.sdm630_1001_energy_import")) > 0
         assert await hass.config_entries.async_unload(result["result"].entry_id)
     finally:
         await gateway.stop()
@@ -169,14 +165,14 @@ async def test_one_silent_meter_does_not_take_the_other_down(
     gateway.units[1].fault = "silent"
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert _value(hass, "sensor.sdm630_1001_energy_import") == STATE_UNAVAILABLE
-    assert _value(hass, "binary_sensor.sdm630_1001_connectivity") == STATE_OFF
-    assert _value(hass, "sensor.sdm630_1002_energy_import") != STATE_UNAVAILABLE
-    assert _value(hass, "binary_sensor.sdm630_1002_connectivity") == STATE_ON
+    assert state_of(hass, "sensor.sdm630_1001_energy_import") == STATE_UNAVAILABLE
+    assert state_of(hass, "binary_sensor.sdm630_1001_connectivity") == STATE_OFF
+    assert state_of(hass, "sensor.sdm630_1002_energy_import") != STATE_UNAVAILABLE
+    assert state_of(hass, "binary_sensor.sdm630_1002_connectivity") == STATE_ON
     gateway.units[1].fault = None
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert _value(hass, "sensor.sdm630_1001_energy_import") != STATE_UNAVAILABLE
+    assert state_of(hass, "sensor.sdm630_1001_energy_import") != STATE_UNAVAILABLE
 
 
 async def test_reported_glitch_never_reaches_the_statistics(
@@ -184,14 +180,14 @@ async def test_reported_glitch_never_reaches_the_statistics(
 ) -> None:
     # 180.1 -> 5000 -> 180.4 kWh, as a user reported it.
     entry = await _add(hass, gateway, "1")
-    before = float(_value(hass, "sensor.sdm630_1001_energy_import"))
+    before = float(state_of(hass, "sensor.sdm630_1001_energy_import"))
     gateway.units[1].fault = "glitch"
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert _value(hass, "sensor.sdm630_1001_energy_import") == STATE_UNAVAILABLE
+    assert state_of(hass, "sensor.sdm630_1001_energy_import") == STATE_UNAVAILABLE
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    after = float(_value(hass, "sensor.sdm630_1001_energy_import"))
+    after = float(state_of(hass, "sensor.sdm630_1001_energy_import"))
     assert before <= after < before + 1
 
 
@@ -202,16 +198,14 @@ async def test_nan_makes_the_meter_unavailable_not_zero(
     gateway.units[1].fault = "nan"
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert _value(hass, "sensor.sdm630_1001_net_power") == STATE_UNAVAILABLE
+    assert state_of(hass, "sensor.sdm630_1001_net_power") == STATE_UNAVAILABLE
 
 
 async def test_reconfigure_adds_a_meter_and_options_apply(
     hass: HomeAssistant, gateway: Sdm630Gateway, device_registry: dr.DeviceRegistry
 ) -> None:
     entry = await _add(hass, gateway, "1")
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
-    )
+    result = await start_reconfigure(hass, entry)
     assert result["step_id"] == "reconfigure_sdm630"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
@@ -251,7 +245,7 @@ async def test_reconfigure_adds_a_meter_and_options_apply(
     # Unit 2 now sends swapped words, and the option says so: plausible values again.
     await coordinator.async_refresh()
     await hass.async_block_till_done()
-    assert float(_value(hass, "sensor.sdm630_1002_net_power")) == pytest.approx(
+    assert float(state_of(hass, "sensor.sdm630_1002_net_power")) == pytest.approx(
         2300, rel=0.2
     )
 
@@ -307,7 +301,7 @@ async def test_single_client_gateway_shared_with_core_modbus(
             assert registers[0] << 16 | registers[1] == 1002
             await entry.runtime_data.async_refresh()
             assert entry.runtime_data.last_update_success
-            assert float(_value(hass, "sensor.sdm630_1001_energy_import")) > 0
+            assert float(state_of(hass, "sensor.sdm630_1001_energy_import")) > 0
             assert gateway.connections == opened  # one link, nobody locked out
             assert await hass.config_entries.async_unload(entry.entry_id)
             # Our meter is gone; the other integration keeps the gateway.
@@ -350,9 +344,7 @@ async def test_a_meter_taken_off_the_gateway_loses_its_device(
     hass: HomeAssistant, gateway: Sdm630Gateway, device_registry: dr.DeviceRegistry
 ) -> None:
     entry = await _add(hass, gateway, "1, 2")
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
-    )
+    result = await start_reconfigure(hass, entry)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {"host": "127.0.0.1", "port": gateway.port, "framing": "tcp", "unit_ids": "2"},

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_meter_hub.const import DOMAIN
+
+from .helpers import start_reconfigure
 
 TOTAL = "sensor.grid_power"
 ENERGY = "sensor.grid_energy"
@@ -155,9 +157,7 @@ async def test_options_change_circuits_without_reload(hass: HomeAssistant) -> No
 async def test_reconfigure_explains_what_to_do(hass: HomeAssistant) -> None:
     set_power(hass, TOTAL, "100")
     entry = await add_virtual_meter(hass)
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
-    )
+    result = await start_reconfigure(hass, entry)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_virtual"
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -32,6 +32,8 @@ from custom_components.smart_meter_hub.meters.sep2_identity import (
 from custom_components.smart_meter_hub.xcel import async_stored_identity
 from meter_sim.xcel import FakeXcelMeter, load_capture
 
+from .helpers import start_reconfigure, state_of
+
 
 @pytest.fixture
 async def xcel(socket_enabled: None) -> AsyncGenerator[FakeXcelMeter]:
@@ -85,12 +87,6 @@ async def _until(hass: HomeAssistant, condition: Callable[[], bool]) -> None:
     )
 
 
-def _state(hass: HomeAssistant, entity_id: str) -> str:
-    state = hass.states.get(entity_id)
-    assert state is not None, entity_id
-    return state.state
-
-
 async def test_new_identity_waits_for_approval_then_reads(
     hass: HomeAssistant, xcel: FakeXcelMeter, issue_registry: ir.IssueRegistry
 ) -> None:
@@ -125,9 +121,9 @@ async def test_new_identity_waits_for_approval_then_reads(
     assert entry.title == f"Xcel meter {sfdi}"
     assert entry.data["meter_lfdi"] == xcel.lfdi  # pinned from now on
     assert not issue_registry.async_get_issue(DOMAIN, f"not_approved_{entry.entry_id}")
-    net = float(_state(hass, f"sensor.xcel_meter_{sfdi}_net_power"))
+    net = float(state_of(hass, f"sensor.xcel_meter_{sfdi}_net_power"))
     assert net == pytest.approx(2439, abs=300)
-    energy = float(_state(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
+    energy = float(state_of(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
     assert energy == pytest.approx(42239.863, abs=1)
 
 
@@ -141,7 +137,7 @@ async def test_approved_meter_is_added_at_once_and_only_once(
     assert result["title"] == f"Xcel meter {xcel.identity.sfdi}"
     await hass.async_block_till_done()
     sfdi = xcel.identity.sfdi
-    assert float(_state(hass, f"sensor.xcel_meter_{sfdi}_energy_export")) > 8000
+    assert float(state_of(hass, f"sensor.xcel_meter_{sfdi}_energy_export")) > 8000
     diagnostics = await async_get_config_entry_diagnostics(hass, result["result"])
     text = str(diagnostics)
     assert "PRIVATE KEY" not in text
@@ -292,9 +288,7 @@ async def test_another_meter_at_the_address_is_refused(
     await stranger.start()
     try:
         # Reconfiguring onto another meter is refused...
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
-        )
+        result = await start_reconfigure(hass, entry)
         assert result["step_id"] == "reconfigure_xcel"
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
@@ -316,9 +310,7 @@ async def test_reconfigure_address_and_explicit_new_identity(
     hass: HomeAssistant, xcel: FakeXcelMeter, issue_registry: ir.IssueRegistry
 ) -> None:
     entry, identity = await _added(hass, xcel)
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
-    )
+    result = await start_reconfigure(hass, entry)
     # Nothing answers there: a form error, nothing saved.
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"host": "127.0.0.1", "port": 1, "new_identity": False}
@@ -333,9 +325,7 @@ async def test_reconfigure_address_and_explicit_new_identity(
     await hass.async_block_till_done()
 
     # Replacing the identity is explicit, and means a new registration.
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
-    )
+    result = await start_reconfigure(hass, entry)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {"host": "localhost", "port": xcel.port, "new_identity": True},
@@ -390,7 +380,7 @@ async def test_hung_agent_backs_off_then_raises_a_repair_after_hours(
     backend.client.timeout = 0.2
     sfdi = xcel.identity.sfdi
     await coordinator.async_refresh()
-    assert _state(hass, f"sensor.xcel_meter_{sfdi}_net_power") == "unavailable"
+    assert state_of(hass, f"sensor.xcel_meter_{sfdi}_net_power") == "unavailable"
     tried = xcel.connections
     await coordinator.async_refresh()  # inside the back-off: the meter is left alone
     assert xcel.connections == tried
@@ -421,9 +411,7 @@ async def test_reconfigure_a_meter_still_waiting_for_approval(
     await _until(hass, lambda: entry.state is ConfigEntryState.SETUP_RETRY)
     await _approve(hass, xcel)
     xcel.capture.pop("/dcap")  # something that is not an IEEE 2030.5 server answers
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "reconfigure", "entry_id": entry.entry_id}
-    )
+    result = await start_reconfigure(hass, entry)
     user_input = {"host": "127.0.0.1", "port": xcel.port, "new_identity": False}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], user_input
@@ -457,12 +445,12 @@ async def test_energy_glitch_never_reaches_the_statistics(
 ) -> None:
     entry, _identity = await _added(hass, xcel)
     sfdi = xcel.identity.sfdi
-    before = float(_state(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
+    before = float(state_of(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
     real = xcel.delivered_wh
     xcel.delivered_wh = 0.0  # the summation reads 0 for one poll
     await entry.runtime_data.async_refresh()
-    assert _state(hass, f"sensor.xcel_meter_{sfdi}_energy_import") == "unavailable"
+    assert state_of(hass, f"sensor.xcel_meter_{sfdi}_energy_import") == "unavailable"
     xcel.delivered_wh = real
     await entry.runtime_data.async_refresh()
-    after = float(_state(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
+    after = float(state_of(hass, f"sensor.xcel_meter_{sfdi}_energy_import"))
     assert before <= after < before + 1

@@ -93,6 +93,7 @@ from .xcel import (
     async_new_identity,
     async_probe,
     async_stored_identity,
+    identity_data,
     identity_of,
 )
 
@@ -177,13 +178,17 @@ OBIS_HTTP_SCHEMA = vol.Schema(
 )
 
 
-def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalise form input: integer port, no empty optional fields."""
-    data: dict[str, Any] = {
-        CONF_METER_TYPE: METER_OBIS_HTTP,
+def _address(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The host (trimmed) and the port (an integer: the number selector gives floats)."""
+    return {
         CONF_HOST: str(user_input[CONF_HOST]).strip(),
         CONF_PORT: int(user_input[CONF_PORT]),
     }
+
+
+def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise form input: integer port, no empty optional fields."""
+    data: dict[str, Any] = {CONF_METER_TYPE: METER_OBIS_HTTP, **_address(user_input)}
     for key in (CONF_TOKEN, CONF_PATH):
         if value := str(user_input.get(key) or "").strip():
             data[key] = value
@@ -267,15 +272,14 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         units = parse_unit_ids(str(user_input[CONF_UNIT_IDS]))
         if units is None:
             return {}, {CONF_UNIT_IDS: "invalid_unit_ids"}, {}
-        host, port = str(user_input[CONF_HOST]).strip(), int(user_input[CONF_PORT])
+        address = _address(user_input)
         framing = user_input[CONF_FRAMING]
         meters, errors, placeholders = await probe_gateway(
-            self.hass, host, port, framing, units
+            self.hass, address[CONF_HOST], address[CONF_PORT], framing, units
         )
         data = {
             CONF_METER_TYPE: METER_SDM630,
-            CONF_HOST: host,
-            CONF_PORT: port,
+            **address,
             CONF_FRAMING: framing,
             CONF_METERS: meters,
         }
@@ -421,12 +425,16 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         """Where the meter answers; check it accepts us, or let the user wait."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            host, port = str(user_input[CONF_HOST]).strip(), int(user_input[CONF_PORT])
-            self._xcel_address = {CONF_HOST: host, CONF_PORT: port}
+            self._xcel_address = address = _address(user_input)
             # The meter serves one connection: one already read by an entry is taken.
-            self._async_abort_entries_match(self._xcel_address)
+            self._async_abort_entries_match(address)
             try:
-                profile = await async_probe(self.hass, self._xcel_identity, host, port)
+                profile = await async_probe(
+                    self.hass,
+                    self._xcel_identity,
+                    address[CONF_HOST],
+                    address[CONF_PORT],
+                )
             except (MeterNotApprovedError, MeterConnectionError):
                 return await self.async_step_xcel_pending()
             except MeterResponseError:
@@ -483,8 +491,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         data: dict[str, Any] = {
             CONF_METER_TYPE: METER_XCEL,
             **self._xcel_where,
-            CONF_CERTIFICATE: identity.certificate_pem,
-            CONF_PRIVATE_KEY: identity.key_pem,
+            **identity_data(identity),
         }
         if meter_lfdi:
             data[CONF_METER_LFDI] = meter_lfdi
@@ -497,25 +504,20 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            host, port = str(user_input[CONF_HOST]).strip(), int(user_input[CONF_PORT])
-            address = {CONF_HOST: host, CONF_PORT: port}
+            address = _address(user_input)
             if user_input[CONF_NEW_IDENTITY]:
                 identity = await async_new_identity(self.hass)
                 return self.async_update_reload_and_abort(
-                    entry,
-                    data={
-                        **entry.data,
-                        **address,
-                        CONF_CERTIFICATE: identity.certificate_pem,
-                        CONF_PRIVATE_KEY: identity.key_pem,
-                    },
+                    entry, data={**entry.data, **address, **identity_data(identity)}
                 )
             identity = await self.hass.async_add_executor_job(identity_of, entry.data)
             if entry.state is ConfigEntryState.LOADED:
                 # The meter serves one connection: let go of ours for the check.
                 await entry.runtime_data.backend.async_close()
             try:
-                profile = await async_probe(self.hass, identity, host, port)
+                profile = await async_probe(
+                    self.hass, identity, address[CONF_HOST], address[CONF_PORT]
+                )
             except (MeterNotApprovedError, MeterConnectionError):
                 errors["base"] = "cannot_connect"
             except MeterResponseError:

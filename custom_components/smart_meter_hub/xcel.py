@@ -54,9 +54,7 @@ async def async_stored_identity(hass: HomeAssistant) -> Identity | None:
 
 async def async_keep_identity(hass: HomeAssistant, identity: Identity) -> None:
     """Make ``identity`` the installation's client identity."""
-    await _identity_store(hass).async_save(
-        {CONF_CERTIFICATE: identity.certificate_pem, CONF_PRIVATE_KEY: identity.key_pem}
-    )
+    await _identity_store(hass).async_save(identity_data(identity))
 
 
 async def async_new_identity(hass: HomeAssistant) -> Identity:
@@ -64,6 +62,14 @@ async def async_new_identity(hass: HomeAssistant) -> Identity:
     identity = await hass.async_add_executor_job(generate_identity)
     await async_keep_identity(hass, identity)
     return identity
+
+
+def identity_data(identity: Identity) -> dict[str, str]:
+    """How an identity is saved, in an entry or the store (read back by identity_of)."""
+    return {
+        CONF_CERTIFICATE: identity.certificate_pem,
+        CONF_PRIVATE_KEY: identity.key_pem,
+    }
 
 
 def identity_of(data: Mapping[str, Any]) -> Identity:

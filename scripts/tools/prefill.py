@@ -15,38 +15,34 @@ import aiohttp
 
 BASE = "http://127.0.0.1:8123"
 CLIENT = f"{BASE}/"
-METERS: list[dict[str, Any]] = [
-    {"next_step_id": "obis_http", "host": "127.0.0.1", "port": 18081},
-    {"next_step_id": "obis_http", "host": "127.0.0.1", "port": 18082},
-    {
-        "next_step_id": "obis_http",
-        "host": "127.0.0.1",
-        "port": 18083,
-        "token": "demo-token",
-    },
-    {
-        "next_step_id": "sdm630",
-        "host": "127.0.0.1",
-        "port": 15020,
-        "framing": "tcp",
-        "unit_ids": "1, 2",
-    },
-    {
-        "next_step_id": "sdm630",
-        "host": "127.0.0.1",
-        "port": 15021,
-        "framing": "rtu",
-        "unit_ids": "1",
-    },
+LOCAL = "127.0.0.1"
+# Each simulated meter: the steps of its config flow, after "add integration".
+FLOWS: list[list[dict[str, Any]]] = [
+    [{"next_step_id": "obis_http"}, {"host": LOCAL, "port": 18081}],
+    [{"next_step_id": "obis_http"}, {"host": LOCAL, "port": 18082}],
+    [
+        {"next_step_id": "obis_http"},
+        {"host": LOCAL, "port": 18083, "token": "demo-token"},
+    ],
+    [
+        {"next_step_id": "sdm630"},
+        {"host": LOCAL, "port": 15020, "framing": "tcp", "unit_ids": "1, 2"},
+    ],
+    [
+        {"next_step_id": "sdm630"},
+        {"host": LOCAL, "port": 15021, "framing": "rtu", "unit_ids": "1"},
+    ],
+    # The Xcel meter: identity, its LFDI, then its address; the flow finishes while it
+    # waits for the (simulated) utility to approve the identity.
+    [
+        {"next_step_id": "xcel"},
+        {"next_step_id": "xcel_generate"},
+        {},
+        {"host": LOCAL, "port": 18091},
+        {},
+    ],
 ]
-# The Xcel meter: identity, then its address; it waits for the (simulated) utility.
-XCEL_STEPS: list[dict[str, Any]] = [
-    {"next_step_id": "xcel"},
-    {"next_step_id": "xcel_generate"},
-    {},
-    {"host": "127.0.0.1", "port": 18091},
-    {},
-]
+XCEL_NOTE = " (the simulated utility approves its LFDI after about 20 s)"
 
 
 async def _wait_until_up(session: aiohttp.ClientSession) -> None:
@@ -107,38 +103,24 @@ async def main() -> int:
             return 0
         headers = {"Authorization": f"Bearer {token}"}
         flows = f"{BASE}/api/config/config_entries/flow"
-        for meter in METERS:
+        for steps in FLOWS:
             async with session.post(
                 flows, headers=headers, json={"handler": "smart_meter_hub"}
             ) as response:
                 flow_id = (await response.json())["flow_id"]
-            step = {"next_step_id": meter["next_step_id"]}
-            async with session.post(f"{flows}/{flow_id}", headers=headers, json=step):
-                pass
-            form = {key: value for key, value in meter.items() if key != "next_step_id"}
-            async with session.post(
-                f"{flows}/{flow_id}", headers=headers, json=form
-            ) as response:
-                result = await response.json()
-            print(
-                f"prefill: {result.get('title') or result.get('errors') or result.get('reason')}"
+            result: dict[str, Any] = {}
+            for step in steps:
+                if result.get("type") == "create_entry":
+                    break
+                async with session.post(
+                    f"{flows}/{flow_id}", headers=headers, json=step
+                ) as response:
+                    result = await response.json()
+            outcome = (
+                result.get("title") or result.get("errors") or result.get("reason")
             )
-        async with session.post(
-            flows, headers=headers, json={"handler": "smart_meter_hub"}
-        ) as response:
-            flow_id = (await response.json())["flow_id"]
-        result: dict[str, Any] = {}
-        for step in XCEL_STEPS:
-            if result.get("type") == "create_entry":
-                break
-            async with session.post(
-                f"{flows}/{flow_id}", headers=headers, json=step
-            ) as response:
-                result = await response.json()
-        print(
-            f"prefill: {result.get('title') or result.get('errors') or result.get('reason')}"
-            " (the simulated utility approves its LFDI after about 20 s)"
-        )
+            note = XCEL_NOTE if steps[0].get("next_step_id") == "xcel" else ""
+            print(f"prefill: {outcome}{note}")
         print("prefill: log in at http://localhost:8123 as dev / dev")
     return 0
 
