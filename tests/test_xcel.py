@@ -306,6 +306,25 @@ async def test_another_meter_at_the_address_is_refused(
         await stranger.stop()
 
 
+async def test_an_abandoned_reconfigure_leaves_the_meter_reading(
+    hass: HomeAssistant, xcel: FakeXcelMeter
+) -> None:
+    entry, _identity = await _added(hass, xcel)
+    sfdi = entry.unique_id
+    result = await start_reconfigure(hass, entry)
+    # The check lets go of the entry's connection; nothing answers at the new address.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"host": "127.0.0.1", "port": 1, "new_identity": False}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    # The meter is read again at its old address, on a connection of its own.
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
+    assert entry.runtime_data.last_update_success
+    assert state_of(hass, f"sensor.xcel_meter_{sfdi}_net_power") != "unavailable"
+
+
 async def test_reconfigure_address_and_explicit_new_identity(
     hass: HomeAssistant, xcel: FakeXcelMeter, issue_registry: ir.IssueRegistry
 ) -> None:

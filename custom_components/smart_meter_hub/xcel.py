@@ -216,6 +216,11 @@ class XcelBackend:
         """Nothing to change on the connection (the poll interval is the coordinator's)."""
 
     async def async_close(self) -> None:
-        """Close the connection to the meter."""
-        if self.client is not None:
-            await self.client.shutdown()
+        """Close the connection to the meter; a later poll opens a new one.
+
+        A poll in flight keeps the old client, which is shut down for good: it never
+        reconnects behind our back (the meter serves one connection).
+        """
+        client, self.client, self.meter = self.client, None, None
+        if client is not None:
+            await client.shutdown()
