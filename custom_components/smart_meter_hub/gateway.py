@@ -18,6 +18,7 @@ from types import ModuleType
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.loader import async_get_integration
 from homeassistant.requirements import async_get_integration_with_requirements
 from homeassistant.util.hass_dict import HassKey
 
@@ -33,16 +34,22 @@ async def async_core_modbus(hass: HomeAssistant) -> ModuleType | None:
     """Core Modbus' connection module, or None before Home Assistant 2026.9."""
     if CORE_MODBUS in hass.data:
         return hass.data[CORE_MODBUS]
-    module: ModuleType | None
+    module: ModuleType | None = None
     try:
-        # Installs core Modbus' libraries (modbus-connection) if they are not yet.
-        await async_get_integration_with_requirements(hass, "modbus")
-        module = await hass.async_add_import_executor_job(
-            importlib.import_module, "homeassistant.components.modbus.connection"
-        )
+        integration = await async_get_integration(hass, "modbus")
+        shared = integration.file_path / "connection.py"
+        if await hass.async_add_executor_job(shared.is_file):
+            # Installs core Modbus' libraries (modbus-connection) if they are not yet;
+            # not before: older core Modbus pins a pymodbus of its own.
+            await async_get_integration_with_requirements(hass, "modbus")
+            module = await hass.async_add_import_executor_job(
+                importlib.import_module, "homeassistant.components.modbus.connection"
+            )
     except (ImportError, HomeAssistantError) as err:
-        LOGGER.debug("No shared Modbus connection in this Home Assistant: %s", err)
+        LOGGER.debug("Core Modbus' shared connection is unusable: %s", err)
         module = None
+    if module is None:
+        LOGGER.debug("No shared Modbus connection: the integration opens its own")
     hass.data[CORE_MODBUS] = module
     return module
 

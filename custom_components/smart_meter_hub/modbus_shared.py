@@ -40,9 +40,6 @@ class _Unit(Protocol):
     def require_timeout(self, seconds: float | None) -> None:
         """At least this long for each request."""
 
-    async def disconnect(self) -> None:
-        """Drop the link; the next request opens a new one."""
-
 
 def _params(host: str, port: int, framing: Framing) -> Any:
     """The link as core Modbus names it, so other users of the gateway share it."""
@@ -65,10 +62,9 @@ class SharedModbusTransport(PacedTransport):
         framing: Framing,
         *,
         timeout: float = 3.0,
-        spacing: float | None = None,
     ) -> None:
         """Units are taken from ``get_unit`` on first use."""
-        super().__init__(framing, timeout=timeout, spacing=spacing)
+        super().__init__(framing, timeout=timeout)
         self._get_unit = get_unit
         self._units: dict[int, _Unit] = {}
         self._errors = importlib.import_module("modbus_connection.exceptions")
@@ -101,16 +97,13 @@ class SharedModbusTransport(PacedTransport):
                 unit, function, int(err.exception_code or 0)
             ) from err
         except (errors.ModbusTimeoutError, TimeoutError) as err:
+            # The link stays up for its other users: core's link discards a late
+            # answer (by transaction id over TCP, by the timed-out request over RTU).
             raise NoAnswerError(f"unit {unit}: no answer") from err
         except errors.ModbusConnectionError as err:
             raise MeterConnectionError(f"unit {unit}: {err}") from err
         except errors.ModbusError as err:  # a corrupt or mismatched answer
             raise MeterResponseError(f"unit {unit}: {err}") from err
-
-    async def _drop(self) -> None:
-        """Drop the link after a lost answer (core Modbus reopens it for everyone)."""
-        if self._units:
-            await next(iter(self._units.values())).disconnect()
 
     async def close(self) -> None:
         """Nothing to do: core Modbus closes the link when its last user unloads."""

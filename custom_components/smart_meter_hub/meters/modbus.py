@@ -78,23 +78,20 @@ def check_count(unit: int, count: int, registers: list[int]) -> list[int]:
 class PacedTransport:
     """Serializes one client's requests and keeps the pauses between them.
 
-    Subclasses send one request (:meth:`_request`) and drop the link (:meth:`_drop`);
-    this class paces, counts, and closes the link after a request that got no answer.
+    Subclasses send one request (:meth:`_request`, counting it in ``transactions``)
+    and let go of the gateway (:meth:`close`); this class paces them.
     """
 
+    # Extra pause before talking to another unit than the last one.
+    UNIT_CHANGE_PAUSE = 0.05
+
     def __init__(
-        self,
-        framing: Framing,
-        *,
-        timeout: float = 3.0,
-        spacing: float | None = None,
-        unit_change_pause: float = 0.05,
+        self, framing: Framing, *, timeout: float = 3.0, spacing: float | None = None
     ) -> None:
         """Pacing for this framing; no I/O."""
         self.framing: Framing = framing
         self.timeout = timeout
         self.spacing = default_spacing(framing) if spacing is None else spacing
-        self.unit_change_pause = unit_change_pause
         self.transactions = 0
         self._lock = asyncio.Lock()
         self._last_end = 0.0
@@ -105,12 +102,9 @@ class PacedTransport:
     ) -> list[int]:
         raise NotImplementedError
 
-    async def _drop(self) -> None:
-        raise NotImplementedError
-
     async def close(self) -> None:
-        """Close the connection (the next request opens a new one)."""
-        await self._drop()
+        """Let go of the gateway."""
+        raise NotImplementedError
 
     async def read_registers(
         self, unit: int, function: int, address: int, count: int
@@ -118,17 +112,13 @@ class PacedTransport:
         """Read ``count`` registers; raise a MeterError for anything but a clean answer."""
         async with self._lock:
             pause = self.spacing + (
-                self.unit_change_pause if unit != self._last_unit else 0.0
+                self.UNIT_CHANGE_PAUSE if unit != self._last_unit else 0.0
             )
             wait = self._last_end + pause - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
                 registers = await self._request(unit, function, address, count)
-            except NoAnswerError:
-                # An answer may still arrive: never read it as the next one's.
-                await self._drop()
-                raise
             finally:
                 self._last_end = time.monotonic()
                 self._last_unit = unit
@@ -146,15 +136,9 @@ class ModbusConnection(PacedTransport):
         *,
         timeout: float = 3.0,
         spacing: float | None = None,
-        unit_change_pause: float = 0.05,
     ) -> None:
         """Keep the address; connect on the first request."""
-        super().__init__(
-            framing,
-            timeout=timeout,
-            spacing=spacing,
-            unit_change_pause=unit_change_pause,
-        )
+        super().__init__(framing, timeout=timeout, spacing=spacing)
         self.host = host
         self.port = port
         self._client: AsyncModbusTcpClient | None = None
@@ -195,6 +179,10 @@ class ModbusConnection(PacedTransport):
         if client is not None:
             client.close()
 
+    async def close(self) -> None:
+        """Close the connection (the next request opens a new one)."""
+        await self._drop()
+
     async def _request(
         self, unit: int, function: int, address: int, count: int
     ) -> list[int]:
@@ -206,6 +194,9 @@ class ModbusConnection(PacedTransport):
             await self._drop()
             raise MeterConnectionError(f"unit {unit}: {err}") from err
         except (ModbusException, TimeoutError, OSError) as err:
+            # An answer may still arrive, and pymodbus (3.8 matches no transaction
+            # ids) would take it for the next request's: drop the connection.
+            await self._drop()
             raise NoAnswerError(
                 f"unit {unit}: no answer ({type(err).__name__})"
             ) from err
