@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -55,6 +56,8 @@ from .const import (
     CONF_UNIT_IDS,
     CONF_WORD_ORDER,
     DEFAULT_OBIS_INTERVAL,
+    DEFAULT_SDM630_INTERVAL,
+    DEFAULT_XCEL_INTERVAL,
     DOMAIN,
     LOGGER,
     MAX_SCAN_INTERVAL_S,
@@ -81,6 +84,7 @@ from .meters import (
     ObisCode,
 )
 from .meters.ieee2030_5 import DEFAULT_PORT as XCEL_PORT, MeterNotApprovedError
+from .meters.modbus import default_spacing
 from .meters.obis import DEFAULT_CODES
 from .meters.obis_http import DEFAULT_PORT
 from .meters.sep2_identity import Identity, IdentityError, load_identity
@@ -618,10 +622,10 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
         return SmartMeterOptionsFlow()
 
 
-def _watts(maximum: float, unit: str = "W") -> NumberSelector:
+def _number(maximum: float, unit: str = "W", minimum: float = 0) -> NumberSelector:
     return NumberSelector(
         NumberSelectorConfig(
-            min=0,
+            min=minimum,
             max=maximum,
             step=1,
             mode=NumberSelectorMode.BOX,
@@ -630,8 +634,9 @@ def _watts(maximum: float, unit: str = "W") -> NumberSelector:
     )
 
 
-def _analytics_fields(current: Mapping[str, Any]) -> dict[Any, Any]:
+def _analytics_fields(options: Mapping[str, Any]) -> dict[Any, Any]:
     """The load analytics' options, common to every meter type."""
+    current = {**ANALYTICS_DEFAULTS, **options}
     return {
         vol.Required(
             CONF_WINDOW_START, default=current[CONF_WINDOW_START]
@@ -639,16 +644,16 @@ def _analytics_fields(current: Mapping[str, Any]) -> dict[Any, Any]:
         vol.Required(CONF_WINDOW_END, default=current[CONF_WINDOW_END]): TimeSelector(),
         vol.Required(
             CONF_PHANTOM_THRESHOLD, default=current[CONF_PHANTOM_THRESHOLD]
-        ): _watts(100_000),
-        vol.Required(CONF_HIGH_THRESHOLD, default=current[CONF_HIGH_THRESHOLD]): _watts(
-            1_000_000
-        ),
-        vol.Required(CONF_HIGH_DELAY, default=current[CONF_HIGH_DELAY]): _watts(
+        ): _number(100_000),
+        vol.Required(
+            CONF_HIGH_THRESHOLD, default=current[CONF_HIGH_THRESHOLD]
+        ): _number(1_000_000),
+        vol.Required(CONF_HIGH_DELAY, default=current[CONF_HIGH_DELAY]): _number(
             3600, "s"
         ),
         vol.Required(
             CONF_HIGH_HYSTERESIS, default=current[CONF_HIGH_HYSTERESIS]
-        ): _watts(100_000),
+        ): _number(100_000),
     }
 
 
@@ -659,12 +664,13 @@ def _analytics_values(user_input: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _interval_field(options: Mapping[str, Any]) -> dict[Any, Any]:
-    """The poll interval of a meter polled every 10 s by default (SDM630, Xcel)."""
+def _interval_field(options: Mapping[str, Any], default: timedelta) -> dict[Any, Any]:
+    """The poll interval, 5 s to 1 h, with the meter type's default."""
     return {
         vol.Required(
-            CONF_SCAN_INTERVAL, default=options.get(CONF_SCAN_INTERVAL, 10)
-        ): _watts(MAX_SCAN_INTERVAL_S, "s")
+            CONF_SCAN_INTERVAL,
+            default=options.get(CONF_SCAN_INTERVAL, int(default.total_seconds())),
+        ): _number(MAX_SCAN_INTERVAL_S, "s", minimum=MIN_SCAN_INTERVAL_S)
     }
 
 
@@ -701,22 +707,10 @@ class SmartMeterOptionsFlow(OptionsFlow):
                     }
                 )
         options = self.config_entry.options
-        default_interval = int(DEFAULT_OBIS_INTERVAL.total_seconds())
         current_codes = options.get(CONF_OBIS_CODES) or [str(c) for c in DEFAULT_CODES]
         schema = vol.Schema(
             {
-                vol.Required(
-                    CONF_SCAN_INTERVAL,
-                    default=options.get(CONF_SCAN_INTERVAL, default_interval),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_SCAN_INTERVAL_S,
-                        max=MAX_SCAN_INTERVAL_S,
-                        step=1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="s",
-                    )
-                ),
+                **_interval_field(options, DEFAULT_OBIS_INTERVAL),
                 vol.Required(CONF_OBIS_CODES, default=current_codes): SelectSelector(
                     SelectSelectorConfig(
                         options=[str(code) for code in DEFAULT_CODES],
@@ -724,7 +718,7 @@ class SmartMeterOptionsFlow(OptionsFlow):
                         custom_value=True,
                     )
                 ),
-                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
+                **_analytics_fields(options),
             }
         )
         if user_input is not None:
@@ -752,7 +746,7 @@ class SmartMeterOptionsFlow(OptionsFlow):
                         domain="sensor", device_class="power", multiple=True
                     )
                 ),
-                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
+                **_analytics_fields(options),
             }
         )
         return self.async_show_form(step_id="virtual", data_schema=schema)
@@ -771,10 +765,10 @@ class SmartMeterOptionsFlow(OptionsFlow):
                     **_analytics_values(user_input),
                 }
             )
-        rtu = self.config_entry.data.get(CONF_FRAMING) == "rtu"
+        spacing_ms = round(default_spacing(self.config_entry.data[CONF_FRAMING]) * 1000)
         schema = vol.Schema(
             {
-                **_interval_field(options),
+                **_interval_field(options, DEFAULT_SDM630_INTERVAL),
                 vol.Required(
                     CONF_WORD_ORDER, default=options.get(CONF_WORD_ORDER, "normal")
                 ): SelectSelector(
@@ -783,9 +777,9 @@ class SmartMeterOptionsFlow(OptionsFlow):
                     )
                 ),
                 vol.Required(
-                    CONF_SPACING, default=options.get(CONF_SPACING, 100 if rtu else 60)
-                ): _watts(2000, "ms"),
-                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
+                    CONF_SPACING, default=options.get(CONF_SPACING, spacing_ms)
+                ): _number(2000, "ms"),
+                **_analytics_fields(options),
             }
         )
         return self.async_show_form(step_id="sdm630", data_schema=schema)
@@ -804,8 +798,8 @@ class SmartMeterOptionsFlow(OptionsFlow):
             )
         schema = vol.Schema(
             {
-                **_interval_field(options),
-                **_analytics_fields({**ANALYTICS_DEFAULTS, **options}),
+                **_interval_field(options, DEFAULT_XCEL_INTERVAL),
+                **_analytics_fields(options),
             }
         )
         return self.async_show_form(step_id="xcel", data_schema=schema)

@@ -21,10 +21,12 @@ METER_TYPES: Final = (METER_OBIS_HTTP, METER_SDM630, METER_XCEL, METER_VIRTUAL)
 
 # The virtual meter follows its source sensors' state changes: no polling.
 DEFAULT_OBIS_INTERVAL: Final = timedelta(seconds=60)
+DEFAULT_SDM630_INTERVAL: Final = timedelta(seconds=10)
+DEFAULT_XCEL_INTERVAL: Final = timedelta(seconds=10)
 DEFAULT_SCAN_INTERVAL: Final[dict[str, timedelta | None]] = {
     METER_OBIS_HTTP: DEFAULT_OBIS_INTERVAL,
-    METER_SDM630: timedelta(seconds=10),
-    METER_XCEL: timedelta(seconds=10),
+    METER_SDM630: DEFAULT_SDM630_INTERVAL,
+    METER_XCEL: DEFAULT_XCEL_INTERVAL,
     METER_VIRTUAL: None,
 }
 
