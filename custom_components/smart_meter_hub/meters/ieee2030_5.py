@@ -29,8 +29,9 @@ from .models import (
     MeterIdentityError,
     MeterResponseError,
     Reading,
+    split_net_power,
 )
-from .obis import ObisCode
+from .obis import ENERGY_EXPORT, ENERGY_IMPORT, ObisCode, obis
 from .sep2_identity import lfdi_of
 
 NS: Final = "{urn:ieee:std:2030.5:ns}"
@@ -50,15 +51,12 @@ MAX_RECEIVED: Final = "max_demand_received"
 FAST_ROLES: Final = (DEMAND, DELIVERED, RECEIVED)
 LIVE_ROLES: Final = frozenset(FAST_ROLES)
 
-NET_POWER: Final = ObisCode.parse("1-0:16.7.0")
-IMPORT_POWER: Final = ObisCode.parse("1-0:1.7.0")
-EXPORT_POWER: Final = ObisCode.parse("1-0:2.7.0")
 CODES: Final = {
-    DELIVERED: ObisCode.parse("1-0:1.8.0"),
-    RECEIVED: ObisCode.parse("1-0:2.8.0"),
-    POWER_FACTOR: ObisCode.parse("1-0:13.7.0"),
-    MAX_DELIVERED: ObisCode.parse("1-0:1.6.0"),
-    MAX_RECEIVED: ObisCode.parse("1-0:2.6.0"),
+    DELIVERED: ENERGY_IMPORT,
+    RECEIVED: ENERGY_EXPORT,
+    POWER_FACTOR: obis("1-0:13.7.0"),
+    MAX_DELIVERED: obis("1-0:1.6.0"),
+    MAX_RECEIVED: obis("1-0:2.6.0"),
 }
 UOM_W: Final = 38
 UOM_WH: Final = 72
@@ -468,9 +466,7 @@ class Ieee2030Meter:
                 continue
             scaled = self._scaled(role, value)
             if role == DEMAND:
-                readings[NET_POWER] = Reading(scaled, "W")
-                readings[IMPORT_POWER] = Reading(max(scaled, 0.0), "W")
-                readings[EXPORT_POWER] = Reading(max(-scaled, 0.0), "W")
+                readings |= split_net_power(scaled)
             elif role in (DELIVERED, RECEIVED):
                 readings[CODES[role]] = Reading(scaled / 1000, "kWh")
             elif role == POWER_FACTOR:

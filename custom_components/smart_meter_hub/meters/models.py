@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .obis import ObisCode
+from .obis import POWER_EXPORT, POWER_IMPORT, POWER_NET, ObisCode
 
 
 class MeterError(Exception):
@@ -65,6 +65,15 @@ class MeterData:
         if reading is None or not isinstance(reading.value, float):
             return None
         return reading.value
+
+
+def split_net_power(net: float) -> dict[ObisCode, Reading]:
+    """Signed net power (W) and what it means: import or export power, both >= 0."""
+    return {
+        POWER_NET: Reading(net, "W"),
+        POWER_IMPORT: Reading(max(net, 0.0), "W"),
+        POWER_EXPORT: Reading(max(-net, 0.0), "W"),
+    }
 
 
 def with_net_power(

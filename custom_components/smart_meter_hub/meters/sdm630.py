@@ -13,8 +13,8 @@ import struct
 from typing import Final, Literal
 
 from .modbus import READ_HOLDING, READ_INPUT, ModbusExceptionError, ModbusTransport
-from .models import MeterData, MeterResponseError, Reading
-from .obis import ObisCode
+from .models import MeterData, MeterResponseError, Reading, split_net_power
+from .obis import POWER_NET, ObisCode, obis
 
 WordOrder = Literal["normal", "swapped"]
 BLOCKS: Final = ((0x0000, 80), (0x0156, 16))
@@ -23,42 +23,35 @@ MODEL_REGISTER: Final = 0xFC02
 MODELS: Final = {0x0070: "SDM630", 0x0079: "SDM630MCT V2"}
 
 
-def _code(text: str) -> ObisCode:
-    return ObisCode.parse(text)
-
-
 # register -> (OBIS code, unit)
 REGISTERS: Final[dict[int, tuple[ObisCode, str | None]]] = {
-    0x0000: (_code("1-0:32.7.0"), "V"),
-    0x0002: (_code("1-0:52.7.0"), "V"),
-    0x0004: (_code("1-0:72.7.0"), "V"),
-    0x0006: (_code("1-0:31.7.0"), "A"),
-    0x0008: (_code("1-0:51.7.0"), "A"),
-    0x000A: (_code("1-0:71.7.0"), "A"),
-    0x000C: (_code("1-0:36.7.0"), "W"),  # signed active power L1
-    0x000E: (_code("1-0:56.7.0"), "W"),
-    0x0010: (_code("1-0:76.7.0"), "W"),
-    0x001E: (_code("1-0:33.7.0"), None),
-    0x0020: (_code("1-0:53.7.0"), None),
-    0x0022: (_code("1-0:73.7.0"), None),
-    0x0034: (_code("1-0:16.7.0"), "W"),  # signed total active power
-    0x0038: (_code("1-0:9.7.0"), "VA"),
-    0x003C: (_code("1-0:3.7.0"), "var"),
-    0x003E: (_code("1-0:13.7.0"), None),
-    0x0046: (_code("1-0:14.7.0"), "Hz"),
-    0x0048: (_code("1-0:1.8.0"), "kWh"),
-    0x004A: (_code("1-0:2.8.0"), "kWh"),
-    0x0156: (_code("1-0:15.8.0"), "kWh"),  # import + export: never consumption
-    0x015A: (_code("1-0:21.8.0"), "kWh"),
-    0x015C: (_code("1-0:41.8.0"), "kWh"),
-    0x015E: (_code("1-0:61.8.0"), "kWh"),
-    0x0160: (_code("1-0:22.8.0"), "kWh"),
-    0x0162: (_code("1-0:42.8.0"), "kWh"),
-    0x0164: (_code("1-0:62.8.0"), "kWh"),
+    0x0000: (obis("1-0:32.7.0"), "V"),
+    0x0002: (obis("1-0:52.7.0"), "V"),
+    0x0004: (obis("1-0:72.7.0"), "V"),
+    0x0006: (obis("1-0:31.7.0"), "A"),
+    0x0008: (obis("1-0:51.7.0"), "A"),
+    0x000A: (obis("1-0:71.7.0"), "A"),
+    0x000C: (obis("1-0:36.7.0"), "W"),  # signed active power L1
+    0x000E: (obis("1-0:56.7.0"), "W"),
+    0x0010: (obis("1-0:76.7.0"), "W"),
+    0x001E: (obis("1-0:33.7.0"), None),
+    0x0020: (obis("1-0:53.7.0"), None),
+    0x0022: (obis("1-0:73.7.0"), None),
+    0x0034: (obis("1-0:16.7.0"), "W"),  # signed total active power
+    0x0038: (obis("1-0:9.7.0"), "VA"),
+    0x003C: (obis("1-0:3.7.0"), "var"),
+    0x003E: (obis("1-0:13.7.0"), None),
+    0x0046: (obis("1-0:14.7.0"), "Hz"),
+    0x0048: (obis("1-0:1.8.0"), "kWh"),
+    0x004A: (obis("1-0:2.8.0"), "kWh"),
+    0x0156: (obis("1-0:15.8.0"), "kWh"),  # import + export: never consumption
+    0x015A: (obis("1-0:21.8.0"), "kWh"),
+    0x015C: (obis("1-0:41.8.0"), "kWh"),
+    0x015E: (obis("1-0:61.8.0"), "kWh"),
+    0x0160: (obis("1-0:22.8.0"), "kWh"),
+    0x0162: (obis("1-0:42.8.0"), "kWh"),
+    0x0164: (obis("1-0:62.8.0"), "kWh"),
 }
-POWER_IMPORT: Final = _code("1-0:1.7.0")
-POWER_EXPORT: Final = _code("1-0:2.7.0")
-POWER_NET: Final = _code("1-0:16.7.0")
 
 
 def decode_floats(
@@ -140,12 +133,10 @@ class Sdm630:
                     raise MeterResponseError(
                         f"unit {self.unit}: register 0x{address:04X} is not a number"
                     )
-                readings[code] = Reading(value, unit)
-        if (net := readings.get(POWER_NET)) is not None and isinstance(
-            net.value, float
-        ):
-            readings[POWER_IMPORT] = Reading(max(net.value, 0.0), "W")
-            readings[POWER_EXPORT] = Reading(max(-net.value, 0.0), "W")
+                if code == POWER_NET:
+                    readings |= split_net_power(value)
+                else:
+                    readings[code] = Reading(value, unit)
         if not readings:
             raise MeterResponseError(f"unit {self.unit}: no register could be read")
         return readings
