@@ -99,6 +99,7 @@ from .xcel import (
     async_stored_identity,
     identity_data,
     identity_of,
+    xcel_title,
 )
 
 PORT_SELECTOR = NumberSelector(
@@ -450,7 +451,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(str(profile.sfdi))
                 self._abort_if_unique_id_configured(updates=self._xcel_address)
                 return self.async_create_entry(
-                    title=f"Xcel meter {profile.sfdi}",
+                    title=xcel_title(profile.sfdi),
                     data=self._xcel_data(profile.lfdi),
                 )
         return self.async_show_form(
@@ -470,7 +471,7 @@ class SmartMeterConfigFlow(ConfigFlow, domain=DOMAIN):
             self._async_abort_entries_match(address)
             name = self.unique_id or address[CONF_HOST]
             return self.async_create_entry(
-                title=f"Xcel meter {name}", data=self._xcel_data(None)
+                title=xcel_title(name), data=self._xcel_data(None)
             )
         return self.async_show_form(
             step_id="xcel_pending",

@@ -39,7 +39,6 @@ from .meters import (
     MeterIdentityError,
     ObisCode,
 )
-from .meters.ieee2030_5 import MeterNotApprovedError
 from .meters.models import with_net_power
 from .meters.obis import POWER_EXPORT, POWER_IMPORT, POWER_NET
 
@@ -81,7 +80,8 @@ class MeterBackend(Protocol):
     async def fetch(self) -> Mapping[str, MeterData]:
         """Read every device once; a device that failed is left out.
 
-        Raise a MeterError when nothing could be read at all.
+        Raise a MeterError when nothing could be read at all (the coordinator maps it
+        to the user's message), or UpdateFailed where the backend knows better.
         """
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
@@ -182,12 +182,6 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         async with self._slots:
             try:
                 fetched = await self.backend.fetch()
-            except MeterNotApprovedError as err:
-                # Nothing to re-enter: the utility has to approve our certificate. The
-                # backend shows a repair issue; polling goes on until it is approved.
-                raise UpdateFailed(
-                    translation_domain=DOMAIN, translation_key="not_approved"
-                ) from err
             except MeterAuthError as err:
                 raise ConfigEntryAuthFailed(
                     translation_domain=DOMAIN, translation_key="invalid_auth"

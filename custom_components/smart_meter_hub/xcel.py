@@ -17,6 +17,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_CERTIFICATE, CONF_METER_LFDI, CONF_PRIVATE_KEY, DOMAIN, LOGGER
@@ -83,6 +84,11 @@ def identity_of(data: Mapping[str, Any]) -> Identity:
     )
 
 
+def xcel_title(name: object) -> str:
+    """An Xcel entry's title: by SFDI, or by host while the meter is not known yet."""
+    return f"Xcel meter {name}"
+
+
 def approval_placeholders(identity: Identity) -> dict[str, str]:
     """What the user gives the utility: the LFDI, grouped, and the SFDI."""
     return {"lfdi": grouped(identity.lfdi), "sfdi": str(identity.sfdi)}
@@ -147,9 +153,13 @@ class XcelBackend:
                 self.meter = Ieee2030Meter(client, await client.discover())
                 self._pin(self.meter.profile)
             data = await self.meter.read()
-        except MeterNotApprovedError:
+        except MeterNotApprovedError as err:
+            # Nothing to re-enter (so not a reauth): the utility has to approve our
+            # certificate. The repair issue says so; polling goes on until it does.
             self._not_approved(True)
-            raise
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="not_approved"
+            ) from err
         except MeterConnectionError:
             self._no_answer(now)
             raise
@@ -163,13 +173,13 @@ class XcelBackend:
             return
         if self.client is not None:
             self.client.pinned_lfdi = profile.lfdi
-        waiting_title = f"Xcel meter {self.entry.data[CONF_HOST]}"
+        waiting_title = xcel_title(self.entry.data[CONF_HOST])
         self.hass.config_entries.async_update_entry(
             self.entry,
             data={**self.entry.data, CONF_METER_LFDI: profile.lfdi},
             unique_id=str(profile.sfdi),
             # The title the flow gave while the meter was unknown; a user's title stays.
-            title=f"Xcel meter {profile.sfdi}"
+            title=xcel_title(profile.sfdi)
             if self.entry.title == waiting_title
             else self.entry.title,
         )

@@ -129,7 +129,6 @@ class MeterProfile:
     manufacturer_id: int | None
     readings: dict[str, str] = field(default_factory=dict)  # role -> Reading href
     multipliers: dict[str, int] = field(default_factory=dict)
-    tou_lists: dict[str, str] = field(default_factory=dict)  # role -> ReadingList href
 
 
 @dataclass
@@ -374,7 +373,6 @@ class Ieee2030Client:
                     sets = _href(meter_reading, "ReadingSetListLink")
                     if sets is None:
                         continue
-                    profile.tou_lists[role] = f"{sets}/1/r"
                     profile.readings[role] = f"{sets}/1/r"
                 else:
                     href = _href(meter_reading, "ReadingLink")
