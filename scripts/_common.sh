@@ -23,4 +23,11 @@ find_python() {
 PYTHON_BIN=$(find_python)
 PY_VERSION=$("$PYTHON_BIN" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 VENV="$ROOT/.venv-$PY_VERSION"
+# SMH_PYMODBUS=latest: a separate environment with the newest pymodbus the manifest allows
+# (what Home Assistant 2025.4, which does not constrain pymodbus, gives a user).
+case "${SMH_PYMODBUS:-}" in
+  "") ;;
+  latest) VENV="$VENV-pymodbus-latest" ;;
+  *) echo "SMH_PYMODBUS must be empty or 'latest', not '$SMH_PYMODBUS'" >&2; exit 2 ;;
+esac
 export PATH="$VENV/bin:$PATH"
