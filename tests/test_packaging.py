@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
+import importlib.metadata
+import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
+from homeassistant.core import HomeAssistant
+from homeassistant.loader import async_get_zeroconf
+from packaging.requirements import Requirement
+from packaging.version import Version
 from PIL import Image
 
 from custom_components.smart_meter_hub.binary_sensor import (
@@ -235,3 +249,201 @@ def test_quality_scale_states_every_rule() -> None:
         assert status in {"done", "todo", "exempt"}, rule
         if status == "exempt":
             assert value["comment"], rule
+
+
+# Publishing (issue #13): license, one version, changelog, the release zip, workflows,
+# discovery, the relation to core Modbus, brand images for the brands repository.
+
+REPOSITORY = "https://github.com/smart-meter-hub/smart_meter_hub"
+WORKFLOWS = ROOT / ".github" / "workflows"
+BRANDS = ROOT / "brands" / "custom_integrations" / INTEGRATION.name
+
+
+def test_license_is_apache_2() -> None:
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("Copyright 2026 The Smart Meter Hub authors\n")
+    assert "Apache License\n" in text
+    assert "Version 2.0, January 2004" in text
+    for section in range(1, 10):  # the nine sections of the terms, in full
+        assert re.search(rf"^   {section}\. [A-Z]", text, re.MULTILINE), section
+    assert "END OF TERMS AND CONDITIONS" in text
+    # The captured meter data keeps its own notice (Apache License 2.0 as well).
+    notice = (ROOT / "meter_sim" / "data" / "NOTICE.md").read_text()
+    assert "Apache License 2.0" in notice
+
+
+def test_hacs_installs_the_release_zip() -> None:
+    hacs = json.loads((ROOT / "hacs.json").read_text())
+    assert set(hacs) <= HACS_KEYS
+    assert isinstance(hacs["name"], str)
+    assert hacs["zip_release"] is True
+    assert hacs["filename"] == f"{MANIFEST['domain']}.zip"
+    assert not hacs.get("content_in_root", False)
+
+
+def test_manifest_version_is_the_only_version() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project
+    assert "version" in project["dynamic"]
+    version = MANIFEST["version"]
+    assert re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", version)  # SemVer
+    assert str(Version(version)) == version  # PEP 440, in canonical form
+    # What Home Assistant's loader requires of a custom integration's version.
+    AwesomeVersion(
+        version,
+        ensure_strategy=[
+            AwesomeVersionStrategy.CALVER,
+            AwesomeVersionStrategy.SEMVER,
+            AwesomeVersionStrategy.SIMPLEVER,
+            AwesomeVersionStrategy.BUILDVER,
+            AwesomeVersionStrategy.PEP440,
+        ],
+    )
+
+
+def test_changelog_has_unreleased_and_the_manifest_version() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## \[([^\]]+)\](.*)$", text, re.MULTILINE)
+    assert headings[0] == ("Unreleased", "")
+    versions = [name for name, _ in headings[1:]]
+    assert MANIFEST["version"] in versions
+    for name, date in headings[1:]:
+        assert re.fullmatch(r" - \d{4}-\d{2}-\d{2}", date), name
+    assert versions == sorted(versions, key=Version, reverse=True)
+
+
+def test_workflows_run_hassfest_hacs_and_the_tests() -> None:
+    validate = yaml.safe_load((WORKFLOWS / "validate.yml").read_text())
+    tests = yaml.safe_load((WORKFLOWS / "tests.yml").read_text())
+    for workflow in (validate, tests):
+        triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads 'on' as True
+        assert "push" in triggers
+        assert "pull_request" in triggers
+    steps = [step for job in validate["jobs"].values() for step in job["steps"]]
+    actions = {step["uses"].split("@")[0]: step for step in steps if "uses" in step}
+    assert "home-assistant/actions/hassfest" in actions
+    assert actions["hacs/action"]["with"]["category"] == "integration"
+
+    (job,) = tests["jobs"].values()
+    legs = {
+        (leg["python"], leg.get("pymodbus") or "")
+        for leg in job["strategy"]["matrix"]["include"]
+    }
+    # Oldest Home Assistant (3.13), newest (3.14), oldest with the newest pymodbus.
+    assert legs == {("3.13", ""), ("3.14", ""), ("3.13", "latest")}
+    (run,) = [step for step in job["steps"] if "run" in step]
+    assert run["run"] == "scripts/test"
+    assert run["env"]["SMH_PYMODBUS"] == "${{ matrix.pymodbus }}"
+    # .ci/run, the local CI, runs the same three legs.
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'run "Home Assistant oldest (Python 3.13)" scripts/test' in ci
+    assert "with-python314 scripts/test" in ci
+    assert "env SMH_PYMODBUS=latest scripts/test" in ci
+
+
+def test_release_dry_run_builds_the_zip_hacs_installs(tmp_path: Path) -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and the repository")
+    major, minor, _patch = (int(part) for part in MANIFEST["version"].split("."))
+    version = f"{major}.{minor + 1}.0"
+    result = subprocess.run(  # noqa: S603 (our own script, fixed arguments)
+        [ROOT / "scripts" / "release", "--dry-run", "--workdir", tmp_path, version],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert result.returncode == 0, result.stderr
+    archive = Path(result.stdout.splitlines()[-1])
+    assert archive.name == json.loads((ROOT / "hacs.json").read_text())["filename"]
+    assert archive.is_relative_to(tmp_path)
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+        released = json.loads(zipped.read("manifest.json"))
+    # The integration's folder at the root of the zip, as HACS unpacks it.
+    assert released["domain"] == MANIFEST["domain"]
+    assert released["version"] == version
+    for name in ("__init__.py", "translations/en.json", "brand/icon.png"):
+        assert name in names, name
+    assert not [
+        name for name in names if "__pycache__" in name or name.endswith(".pyc")
+    ]
+    assert not [name for name in names if name.startswith("custom_components")]
+    changelog = (archive.parent.parent / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## \[([^\]]+)\]", changelog, re.MULTILINE)
+    assert headings[:3] == ["Unreleased", version, MANIFEST["version"]]
+    assert (archive.parent / "RELEASE_NOTES.md").is_file()
+    # The repository itself is untouched: no bump, no tag.
+    assert json.loads((INTEGRATION / "manifest.json").read_text()) == MANIFEST
+    tags = subprocess.run(  # noqa: S603 (fixed arguments)
+        [git, "-C", ROOT, "tag", "--list", f"v{version}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert tags.stdout == ""
+
+
+async def test_zeroconf_matches_only_itron_meters(hass: HomeAssistant) -> None:
+    matchers = await async_get_zeroconf(hass)
+    ours = [
+        matcher
+        for matcher in matchers["_smartenergy._tcp.local."]
+        if matcher["domain"] == MANIFEST["domain"]
+    ]
+    assert ours == [{"domain": MANIFEST["domain"], "name": "itrondnsserver-*"}]
+
+    def discovered(instance: str) -> bool:
+        # Home Assistant matches the lower-cased instance name against the pattern.
+        return any(
+            re.compile(fnmatch.translate(matcher["name"])).match(instance.lower())
+            for matcher in ours
+        )
+
+    assert discovered("itrondnsserver-007001234567._smartenergy._tcp.local.")
+    assert discovered("ItronDNSServer-007001234567._smartenergy._tcp.local.")
+    assert not discovered("printer._smartenergy._tcp.local.")
+    assert not discovered("emu-2-gateway._smartenergy._tcp.local.")
+
+
+def test_core_modbus_relation_and_its_loggers() -> None:
+    assert MANIFEST["after_dependencies"] == ["modbus"]
+    assert MANIFEST["loggers"] == ["modbus_connection", "pymodbus", "tmodbus"]
+    for logger in MANIFEST["loggers"]:
+        # Each library logs under its package's name (logging.getLogger(__name__)).
+        spec = importlib.util.find_spec(logger)
+        if spec is None:
+            # Before Home Assistant 2026.9 core Modbus has no shared connection library.
+            assert sys.version_info < (3, 14), logger
+            continue
+        assert spec.submodule_search_locations is not None, logger
+    # The pymodbus this Home Assistant runs (or the newest, SMH_PYMODBUS=latest) is one
+    # the manifest allows.
+    (pymodbus,) = [
+        Requirement(text)
+        for text in MANIFEST["requirements"]
+        if Requirement(text).name == "pymodbus"
+    ]
+    assert importlib.metadata.version("pymodbus") in pymodbus.specifier
+
+
+def test_documentation_and_issue_tracker_are_one_repository() -> None:
+    assert MANIFEST["documentation"] == REPOSITORY
+    assert MANIFEST["issue_tracker"] == f"{REPOSITORY}/issues"
+    assert all(owner.startswith("@") for owner in MANIFEST["codeowners"])
+
+
+def test_brands_submission_matches_the_integration_brand_folder() -> None:
+    brand = {path.name: path.read_bytes() for path in (INTEGRATION / "brand").iterdir()}
+    submission = {path.name: path.read_bytes() for path in BRANDS.iterdir()}
+    assert submission == brand
+    with Image.open(BRANDS / "icon.png") as icon:
+        assert icon.size == (256, 256)
+    with Image.open(BRANDS / "icon@2x.png") as icon:
+        assert icon.size == (512, 512)
+    with Image.open(BRANDS / "logo.png") as logo:
+        assert 128 <= min(logo.size) <= 256
+    with Image.open(BRANDS / "logo@2x.png") as logo:
+        assert 256 <= min(logo.size) <= 512
