@@ -11,11 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 # Import our package before the harness puts its own custom_components on sys.path.
 import custom_components.smart_meter_hub  # noqa: F401
-from custom_components.smart_meter_hub.const import (
-    CONF_METER_TYPE,
-    DOMAIN,
-    METER_OBIS_HTTP,
-)
+from custom_components.smart_meter_hub.const import CONF_METER_TYPE, DOMAIN
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
 
 SERIAL = "SMH-OBIS-0001"
@@ -74,7 +70,7 @@ def config_entry(port: int) -> MockConfigEntry:
         unique_id=SERIAL,
         title=f"OBIS meter {SERIAL}",
         data={
-            CONF_METER_TYPE: METER_OBIS_HTTP,
+            CONF_METER_TYPE: "obis_http",
             CONF_HOST: "127.0.0.1",
             CONF_PORT: port,
         },

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.smart_meter_hub.analytics import (
+from custom_components.smart_meter_hub.analysis.baseline import (
     HighConsumption,
     NightBaseline,
     NightResult,

@@ -11,12 +11,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.smart_meter_hub.const import (
-    CONF_METER_TYPE,
+from custom_components.smart_meter_hub.const import CONF_METER_TYPE, DOMAIN
+from custom_components.smart_meter_hub.kinds.obis_http import (
     CONF_OBIS_CODES,
     CONF_PATH,
-    DOMAIN,
-    METER_OBIS_HTTP,
+    KEY as METER_OBIS_HTTP,
 )
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
 
@@ -160,7 +159,7 @@ async def test_reconfigure_new_address(
     meter.token = "new-token"
     try:
         result = await init_integration.start_reconfigure_flow(hass)
-        assert result["step_id"] == "reconfigure"
+        assert result["step_id"] == "obis_http_reconfigure"
         new = {CONF_HOST: "127.0.0.1", CONF_PORT: moved.ports[0]}
         result = await hass.config_entries.flow.async_configure(result["flow_id"], new)
         assert result["errors"] == {"base": "invalid_auth"}
@@ -198,7 +197,7 @@ async def test_reauth_with_new_token(
 ) -> None:
     meter.token = "rotated"
     result = await init_integration.start_reauth_flow(hass)
-    assert result["step_id"] == "reauth_confirm"
+    assert result["step_id"] == "obis_http_reauth"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_TOKEN: "old"}
     )

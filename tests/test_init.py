@@ -9,7 +9,8 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.storage import Store
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.smart_meter_hub.const import CONF_OBIS_CODES, DOMAIN
+from custom_components.smart_meter_hub.const import DOMAIN
+from custom_components.smart_meter_hub.kinds.obis_http import CONF_OBIS_CODES
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
 
 PREFIX = "sensor.obis_meter_smh_obis_0001"

@@ -25,15 +25,13 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 from PIL import Image
 
-from custom_components.smart_meter_hub.binary_sensor import (
-    CONNECTIVITY,
-    HIGH_CONSUMPTION,
-    PHANTOM_LOAD,
-)
+from custom_components.smart_meter_hub.binary_sensor import BINARY_SENSORS
+from custom_components.smart_meter_hub.kinds import KINDS
 from custom_components.smart_meter_hub.sensor import (
     LAST_READING,
     NIGHT_BASELINE,
-    SENSORS,
+    READINGS,
+    UNMEASURED,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +57,13 @@ def _source(name: str) -> str:
 
 def _python_files() -> list[Path]:
     return sorted(INTEGRATION.rglob("*.py"))
+
+
+def _flow_sources() -> str:
+    """The config flow: the composed class, its shared path and every kind's steps."""
+    paths = [INTEGRATION / "config_flow.py", INTEGRATION / "flow.py"]
+    paths += sorted((INTEGRATION / "kinds").glob("*.py"))
+    return "\n".join(path.read_text() for path in paths)
 
 
 def test_manifest_keys_order_and_values() -> None:
@@ -106,31 +111,45 @@ def test_translations_have_no_references() -> None:
 
 
 def test_every_config_flow_step_error_and_abort_has_text() -> None:
-    source = _source("config_flow.py")
+    source = _flow_sources()
     config = STRINGS["config"]
     for step in re.findall(r'step_id="(\w+)"', source):
-        assert step in config["step"] or step in STRINGS["options"]["step"], step
+        assert step in config["step"], step
+    # Steps that only route to another step (or generate an identity): no form.
+    routing = {"reauth", "reconfigure", "zeroconf", "init", "xcel_zeroconf"}
     for step in re.findall(r"async def async_step_(\w+)", source):
-        # These only route to another step (or generate an identity): no form of their own.
-        if step not in ("reauth", "reconfigure", "zeroconf", "init", "xcel_generate"):
+        if step not in routing | {"xcel_generate"}:
             assert step in config["step"], step
+    for kind in KINDS.values():
+        assert kind.key in config["step"], kind.key
+        assert kind.key in STRINGS["options"]["step"], kind.key
+        for step in (kind.reconfigure_step, kind.reauth_step):
+            assert step is None or step in config["step"], step
+        for issue in (kind.pending_issue, kind.silent_issue and kind.silent_issue[1]):
+            assert not issue or STRINGS["issues"][issue]["title"], issue
     # Import errors are built from the identity check's reasons.
     for reason in re.findall(
-        r'IdentityError\("(\w+)"\)', _source("meters/sep2_identity.py")
+        r'IdentityError\("(\w+)"\)', _source("meters/sep2_identity.py") + source
     ):
         assert f"identity_{reason}" in config["error"], reason
-    for reason in re.findall(r'IdentityError\("(\w+)"\)', source):
-        assert f"identity_{reason}" in config["error"], reason
+    for error in re.findall(r'FormError\(\s*"(\w+)"', source):
+        assert error in config["error"], error
     for error in re.findall(r'\{"base": "(\w+)"\}', source):
         assert error in config["error"], error
     for error in re.findall(r'errors\[\w+\] = "(\w+)"', source):
-        assert error in config["error"] or error in STRINGS["options"]["error"], error
+        assert error in config["error"], error
+    for error in re.findall(r'OptionsError\(\w+, "(\w+)"\)', source):
+        assert error in STRINGS["options"]["error"], error
     for reason in re.findall(r'reason="(\w+)"', source):
         assert reason in config["abort"], reason
-    for reason in ("already_configured", "reauth_successful", "reconfigure_successful"):
+    for reason in (
+        "already_configured",
+        "already_in_progress",
+        "reauth_successful",
+        "reconfigure_successful",
+    ):
         assert reason in config["abort"], reason
-    for meter_type in config["step"]["user"]["menu_options"]:
-        assert meter_type in config["step"], meter_type
+    assert list(config["step"]["user"]["menu_options"]) == list(KINDS)
 
 
 def test_every_exception_and_issue_key_in_code_has_text() -> None:
@@ -151,13 +170,15 @@ def test_every_exception_and_issue_key_in_code_has_text() -> None:
 
 
 def test_every_entity_has_a_name() -> None:
-    for description in (*SENSORS, LAST_READING, NIGHT_BASELINE):
+    for description in (*READINGS, LAST_READING, NIGHT_BASELINE, UNMEASURED):
         assert STRINGS["entity"]["sensor"][description.translation_key]["name"]
-    for description in (PHANTOM_LOAD, HIGH_CONSUMPTION):
-        assert STRINGS["entity"]["binary_sensor"][description.translation_key]["name"]
-    # The connectivity sensor takes its name from its device class.
-    assert CONNECTIVITY.translation_key is None
-    assert CONNECTIVITY.device_class is not None
+    for description in BINARY_SENSORS:
+        if description.translation_key is None:
+            # The connectivity sensor takes its name from its device class.
+            assert description.device_class is not None
+        else:
+            key = description.translation_key
+            assert STRINGS["entity"]["binary_sensor"][key]["name"]
 
 
 def test_every_action_is_described_and_has_an_icon() -> None:
@@ -204,12 +225,12 @@ def test_setup_refreshes_first_then_sets_runtime_data_then_forwards() -> None:
 
 
 def test_config_flow_sets_and_checks_unique_id() -> None:
-    source = _source("config_flow.py")
-    assert "async_set_unique_id(" in source
-    assert "_abort_if_unique_id_configured(" in source
-    assert "_abort_if_unique_id_mismatch(" in source
-    for step in ("reauth", "reauth_confirm", "reconfigure"):
-        assert f"async def async_step_{step}(" in source
+    shared = _source("flow.py")
+    assert "async_set_unique_id(" in shared
+    assert "_abort_if_unique_id_configured(" in shared
+    assert "_abort_if_unique_id_mismatch(" in shared
+    for step in ("reauth", "reconfigure", "user"):
+        assert f"async def async_step_{step}(" in _source("config_flow.py")
 
 
 def test_actions_are_registered_in_async_setup() -> None:
@@ -220,6 +241,24 @@ def test_actions_are_registered_in_async_setup() -> None:
         if isinstance(node, ast.AsyncFunctionDef) and node.name == "async_setup"
     )
     assert "async_setup_services" in ast.unparse(setup)
+
+
+def test_shared_files_name_no_kind_of_meter() -> None:
+    """A kind declares what it needs: only kinds/ (and the protocols) name one."""
+    names = set(KINDS) | {"Xcel", "SDM630", "Eastron", "ObisHttp", "Virtual"}
+    for path in _python_files():
+        relative = path.relative_to(INTEGRATION)
+        if relative.parts[0] in ("kinds", "meters", "analysis"):
+            continue
+        source = path.read_text()
+        for name in names:
+            assert not re.search(rf"\b{name}\b", source), f"{relative}: {name}"
+
+
+def test_protocol_package_names_no_product_and_no_entity() -> None:
+    for path in sorted((INTEGRATION / "meters").rglob("*.py")):
+        source = path.read_text()
+        assert not re.search(r"Xcel|Riva|sensor\.\w+", source), path.name
 
 
 def test_protocol_package_has_no_home_assistant_imports() -> None:

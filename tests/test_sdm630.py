@@ -19,7 +19,7 @@ from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.smart_meter_hub.gateway import async_core_modbus
+from custom_components.smart_meter_hub.kinds.eastron.modbus_link import shared_connection
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
 from .helpers import start_reconfigure, state_of
@@ -206,7 +206,7 @@ async def test_reconfigure_adds_a_meter_and_options_apply(
 ) -> None:
     entry = await _add(hass, gateway, "1")
     result = await start_reconfigure(hass, entry)
-    assert result["step_id"] == "reconfigure_sdm630"
+    assert result["step_id"] == "sdm630_reconfigure"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
@@ -281,7 +281,7 @@ async def test_single_client_gateway_shared_with_core_modbus(
     hass: HomeAssistant, socket_enabled: None
 ) -> None:
     """A gateway that takes one TCP client serves core Modbus and this integration."""
-    core = await async_core_modbus(hass)
+    core = shared_connection()
     if core is None:
         pytest.skip("this Home Assistant has no shared Modbus connection (< 2026.9)")
     gateway = Sdm630Gateway(

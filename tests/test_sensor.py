@@ -161,9 +161,7 @@ async def test_every_fault_makes_entities_unavailable_never_zero(
     monkeypatch: pytest.MonkeyPatch,
     fault: str,
 ) -> None:
-    monkeypatch.setattr(
-        init_integration.runtime_data.backend.client, "poll_timeout", 0.2
-    )
+    monkeypatch.setattr(init_integration.runtime_data.backend.client, "timeout", 0.2)
     meter.slow_seconds = 1
     meter.set_fault(fault, count=1)
     await poll(hass, init_integration)

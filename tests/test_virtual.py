@@ -159,5 +159,5 @@ async def test_reconfigure_explains_what_to_do(hass: HomeAssistant) -> None:
     entry = await add_virtual_meter(hass)
     result = await start_reconfigure(hass, entry)
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reconfigure_virtual"
+    assert result["reason"] == "reconfigure_not_supported"
     assert await hass.config_entries.async_unload(entry.entry_id)

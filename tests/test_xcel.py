@@ -29,7 +29,7 @@ from custom_components.smart_meter_hub.meters.sep2_identity import (
     Identity,
     generate_identity,
 )
-from custom_components.smart_meter_hub.xcel import async_stored_identity
+from custom_components.smart_meter_hub.kinds.xcel.identity import async_stored_identity
 from meter_sim.xcel import FakeXcelMeter, load_capture
 
 from .helpers import start_reconfigure, state_of
@@ -236,8 +236,11 @@ async def test_discovery_shows_each_meter_by_sfdi_and_follows_a_new_address(
             )
             flows.append(result)
         progress = hass.config_entries.flow.async_progress()
-        titles = {flow["context"]["title_placeholders"]["sfdi"] for flow in progress}
-        assert titles == {str(xcel.identity.sfdi), str(neighbour.identity.sfdi)}
+        titles = {flow["context"]["title_placeholders"]["name"] for flow in progress}
+        assert titles == {
+            f"Xcel meter {xcel.identity.sfdi}",
+            f"Xcel meter {neighbour.identity.sfdi}",
+        }
         flow_id = flows[0]["flow_id"]
         result = await hass.config_entries.flow.async_configure(
             flow_id, {"next_step_id": "xcel_generate"}
@@ -289,7 +292,7 @@ async def test_another_meter_at_the_address_is_refused(
     try:
         # Reconfiguring onto another meter is refused...
         result = await start_reconfigure(hass, entry)
-        assert result["step_id"] == "reconfigure_xcel"
+        assert result["step_id"] == "xcel_reconfigure"
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"],
             {"host": "127.0.0.1", "port": stranger.port, "new_identity": False},
@@ -370,7 +373,7 @@ async def test_meter_answering_nonsense_is_a_form_error(
     result = await _address(hass, result["flow_id"], xcel)
     assert result["errors"] == {"base": "invalid_response"}
     with patch(
-        "custom_components.smart_meter_hub.config_flow.async_probe",
+        "custom_components.smart_meter_hub.kinds.xcel.flow.async_probe",
         side_effect=RuntimeError("boom"),
     ):
         result = await hass.config_entries.flow.async_configure(
@@ -392,7 +395,7 @@ async def test_hung_agent_backs_off_then_raises_a_repair_after_hours(
     backend = coordinator.backend
     clock = [dt_util.utcnow()]
     monkeypatch.setattr(
-        "custom_components.smart_meter_hub.xcel.dt_util.utcnow", lambda: clock[0]
+        "custom_components.smart_meter_hub.kinds.xcel.backend.dt_util.utcnow", lambda: clock[0]
     )
     await backend.client.close()
     xcel.fault = "hang"  # TCP accepted, nothing more, for hours

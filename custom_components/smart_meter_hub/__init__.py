@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from homeassistant.const import CONF_SCAN_INTERVAL, Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
-from .backend import async_create_backend
-from .const import CONF_METER_TYPE, DEFAULT_SCAN_INTERVAL, DOMAIN, METER_OBIS_HTTP
-from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, guard_store
-from .sdm630 import Sdm630Backend, async_remove_stale_meters
+from .analytics import analytics_store_name
+from .const import CONF_METER_TYPE, DOMAIN, LOGGER
+from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, issue_ids
+from .counters import counters_store_name
+from .kinds import KINDS, LEGACY_KIND, kind_of
+from .options import interval
 from .services import async_setup_services
-from .virtual import VirtualBackend
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -26,32 +30,55 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def _interval(entry: SmartMeterConfigEntry) -> timedelta | None:
-    meter_type = entry.data.get(CONF_METER_TYPE, METER_OBIS_HTTP)
-    default = DEFAULT_SCAN_INTERVAL.get(meter_type)
-    seconds = entry.options.get(CONF_SCAN_INTERVAL)
-    return timedelta(seconds=seconds) if seconds and default else default
+async def async_migrate_entry(
+    hass: HomeAssistant, entry: SmartMeterConfigEntry
+) -> bool:
+    """1.1 -> 1.2: every entry names its kind of meter."""
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        data = {CONF_METER_TYPE: LEGACY_KIND, **entry.data}
+        hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
+        LOGGER.debug("Migrated %s to version 1.2", entry.title)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> bool:
     """Read the meter once, then create its entities."""
+    kind = kind_of(entry)
+    backend = await kind.create_backend(hass, entry)
     coordinator = SmartMeterCoordinator(
-        hass, entry, await async_create_backend(hass, entry), _interval(entry)
+        hass, entry, kind, backend, interval(entry.options, kind.default_interval)
     )
     await coordinator.async_config_entry_first_refresh()
-    if isinstance(coordinator.backend, VirtualBackend):
-        # Event driven: each state change of a source sensor refreshes the meter.
-        coordinator.backend.async_start(
-            lambda: entry.async_create_background_task(
-                hass, coordinator.async_refresh(), "smart_meter_hub virtual refresh"
-            )
+    stop = backend.subscribe(
+        lambda: entry.async_create_background_task(
+            hass, coordinator.async_refresh(), f"{DOMAIN} {entry.title} refresh"
         )
-    if isinstance(coordinator.backend, Sdm630Backend):
-        async_remove_stale_meters(hass, entry, coordinator.backend)
+    )
+    if stop is not None:
+        entry.async_on_unload(stop)
+    _async_remove_stale_devices(hass, entry)
     entry.runtime_data = coordinator
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+@callback
+def _async_remove_stale_devices(
+    hass: HomeAssistant, entry: SmartMeterConfigEntry
+) -> None:
+    """Remove the devices of meters the entry no longer has (a gateway's unit removed)."""
+    owned = kind_of(entry).meter_ids(entry.data, entry.unique_id)
+    registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not any(
+            domain == DOMAIN and ident in owned for domain, ident in device.identifiers
+        ):
+            registry.async_update_device(
+                device.id, remove_config_entry_id=entry.entry_id
+            )
 
 
 async def _async_options_updated(
@@ -62,7 +89,9 @@ async def _async_options_updated(
     if coordinator.options == entry.options:
         return  # a change of data (reconfigure): the entry reloads by itself
     coordinator.apply_options(entry.options)
-    coordinator.update_interval = _interval(entry)
+    coordinator.update_interval = interval(
+        entry.options, coordinator.kind.default_interval
+    )
     await coordinator.async_request_refresh()
 
 
@@ -75,15 +104,20 @@ async def async_unload_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> None:
-    """Forget the meter's persisted energy counters."""
-    await guard_store(hass, entry.entry_id).async_remove()
+    """Forget what the entry saved: counters, analytics, and its repair issues."""
+    for name in (
+        counters_store_name(entry.entry_id),
+        analytics_store_name(entry.entry_id),
+    ):
+        await Store[dict[str, object]](hass, 1, f"{DOMAIN}.{name}").async_remove()
+    if (kind := KINDS.get(entry.data.get(CONF_METER_TYPE, ""))) is not None:
+        for issue_id in issue_ids(kind, entry.entry_id):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: SmartMeterConfigEntry, device: dr.DeviceEntry
 ) -> bool:
     """Let the user delete a device only when it is no longer a configured meter."""
-    backend = entry.runtime_data.backend
-    if not isinstance(backend, Sdm630Backend):
-        return False
-    return not any(ident in backend.serials for _domain, ident in device.identifiers)
+    owned = kind_of(entry).meter_ids(entry.data, entry.unique_id)
+    return not any(ident in owned for _domain, ident in device.identifiers)

@@ -1,219 +1,172 @@
-"""Load analytics: the night baseline (phantom load) and high consumption.
-
-Plain logic over (time, power) samples, with no Home Assistant imports, so it can be
-tested through whole nights, daylight-saving changes and restarts without a clock.
-
-Whole-home power is net grid power (import minus export, ``1-0:16.7.0``) where the meter
-measures both directions, else imported power (``1-0:1.7.0``).
-"""
+"""Load analytics of each meter on the Home Assistant side: options, storage, results."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Final
 
-DEFAULT_WINDOW_START: Final = time(1, 0)
-DEFAULT_WINDOW_END: Final = time(5, 0)
-DEFAULT_PHANTOM_THRESHOLD_W: Final = 200.0
-DEFAULT_HIGH_THRESHOLD_W: Final = 10_000.0
-DEFAULT_HIGH_DELAY_S: Final = 60.0
-DEFAULT_HIGH_HYSTERESIS_W: Final = 500.0
-# A night whose samples cover less than this share of the window gives no baseline.
-MIN_COVERAGE: Final = 0.5
-# A sample stands for the time until the next one, but never for longer than this.
-MAX_SAMPLE_SPAN: Final = timedelta(minutes=10)
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from .analysis.baseline import (
+    DEFAULT_HIGH_DELAY_S,
+    DEFAULT_HIGH_HYSTERESIS_W,
+    DEFAULT_HIGH_THRESHOLD_W,
+    DEFAULT_PHANTOM_THRESHOLD_W,
+    DEFAULT_WINDOW_END,
+    DEFAULT_WINDOW_START,
+    HighConsumption,
+    NightBaseline,
+    NightResult,
+)
+from .meters import ObisCode, obis
+from .storage import CadencedStore
+
+CONF_WINDOW_START: Final = "night_window_start"
+CONF_WINDOW_END: Final = "night_window_end"
+CONF_PHANTOM_THRESHOLD: Final = "phantom_threshold"
+CONF_HIGH_THRESHOLD: Final = "high_threshold"
+CONF_HIGH_DELAY: Final = "high_delay"
+CONF_HIGH_HYSTERESIS: Final = "high_hysteresis"
+
+ANALYTICS_DEFAULTS: Final[dict[str, Any]] = {
+    CONF_WINDOW_START: DEFAULT_WINDOW_START.strftime("%H:%M:%S"),
+    CONF_WINDOW_END: DEFAULT_WINDOW_END.strftime("%H:%M:%S"),
+    CONF_PHANTOM_THRESHOLD: DEFAULT_PHANTOM_THRESHOLD_W,
+    CONF_HIGH_THRESHOLD: DEFAULT_HIGH_THRESHOLD_W,
+    CONF_HIGH_DELAY: DEFAULT_HIGH_DELAY_S,
+    CONF_HIGH_HYSTERESIS: DEFAULT_HIGH_HYSTERESIS_W,
+}
+STORE_VERSION: Final = 1
+SAVE_EVERY: Final = 60.0
+
+
+def analytics_store_name(entry_id: str) -> str:
+    """The file the analytics of an entry are saved in (under .storage)."""
+    return f"{entry_id}.analytics"
+
+
+def whole_home_power(values: Mapping[ObisCode, float | str | None]) -> float | None:
+    """Net grid power where the meter measures both directions, else import power."""
+    for code in (obis.POWER_NET, obis.POWER_IMPORT):
+        value = values.get(code)
+        if isinstance(value, float):
+            return value
+    return None
+
+
+def has_whole_home_power(values: Mapping[ObisCode, object]) -> bool:
+    """Whether the meter answers a power value the analytics can use."""
+    return obis.POWER_NET in values or obis.POWER_IMPORT in values
 
 
 @dataclass(frozen=True, slots=True)
-class NightResult:
-    """The outcome of one night: a baseline, or None with the share of the window seen."""
+class AnalyticsState:
+    """What the analytics entities of one meter show."""
 
-    night: date
-    baseline_w: float | None
-    coverage: float
+    night: NightResult | None
+    phantom: bool | None
+    high: bool
+    window: str
+    phantom_threshold_w: float
 
 
-class NightBaseline:
-    """Minimum of whole-home power over a local-time window, night after night.
+def _time(value: Any, default: time) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        return default
 
-    Feed it with :meth:`add` (``power`` None while the meter is unavailable); a night is
-    closed by the first sample at or after the window's end. ``last`` is the latest
-    closed night. :meth:`dump` and :meth:`load` carry a night in progress over a restart.
-    """
+
+class MeterAnalytics:
+    """Night baseline and high consumption of one meter."""
+
+    def __init__(self, time_zone: tzinfo, options: Mapping[str, Any]) -> None:
+        """Start with the entry's options."""
+        self.night = NightBaseline(time_zone)
+        self.high = HighConsumption()
+        self.phantom_threshold_w = DEFAULT_PHANTOM_THRESHOLD_W
+        self.apply_options(options)
+
+    def apply_options(self, options: Mapping[str, Any]) -> None:
+        """Take new thresholds and window; a night in progress keeps its samples."""
+        merged = {**ANALYTICS_DEFAULTS, **options}
+        self.night.start = _time(merged[CONF_WINDOW_START], DEFAULT_WINDOW_START)
+        self.night.end = _time(merged[CONF_WINDOW_END], DEFAULT_WINDOW_END)
+        self.phantom_threshold_w = float(merged[CONF_PHANTOM_THRESHOLD])
+        self.high.threshold_w = float(merged[CONF_HIGH_THRESHOLD])
+        self.high.hysteresis_w = float(merged[CONF_HIGH_HYSTERESIS])
+        self.high.delay = timedelta(seconds=float(merged[CONF_HIGH_DELAY]))
+
+    def add(self, when: datetime, power: float | None) -> None:
+        """Take one sample of whole-home power (None: the meter did not answer)."""
+        self.night.add(when, power)
+        self.high.add(when, power)
+
+    def state(self) -> AnalyticsState:
+        """The current results."""
+        last = self.night.last
+        baseline = last.baseline_w if last else None
+        return AnalyticsState(
+            night=last,
+            phantom=None if baseline is None else baseline > self.phantom_threshold_w,
+            high=self.high.on,
+            window=f"{self.night.start:%H:%M}-{self.night.end:%H:%M}",
+            phantom_threshold_w=self.phantom_threshold_w,
+        )
+
+
+class EntryAnalytics:
+    """The analytics of every meter of an entry, with their store."""
 
     def __init__(
-        self,
-        time_zone: tzinfo,
-        start: time = DEFAULT_WINDOW_START,
-        end: time = DEFAULT_WINDOW_END,
+        self, hass: HomeAssistant, entry_id: str, options: Mapping[str, Any]
     ) -> None:
-        """Watch the window from ``start`` to ``end`` (local time; may cross midnight)."""
-        self.time_zone = time_zone
-        self.start = start
-        self.end = end
-        self.last: NightResult | None = None
-        self._night: date | None = None
-        self._minimum: float | None = None
-        self._covered = 0.0
-        self._previous: tuple[datetime, float | None] | None = None
-
-    def window(self, night: date) -> tuple[datetime, datetime]:
-        """The window of ``night`` (the date on which it starts), in UTC.
-
-        Arithmetic on aware datetimes that share a time zone ignores daylight-saving
-        changes, so every comparison and duration here is in UTC.
-        """
-        start = datetime.combine(night, self.start, self.time_zone)
-        end_day = night if self.end > self.start else night + timedelta(days=1)
-        end = datetime.combine(end_day, self.end, self.time_zone)
-        return start.astimezone(UTC), end.astimezone(UTC)
-
-    def _night_of(self, when: datetime) -> date | None:
-        """The night whose window holds ``when``, or None outside every window."""
-        local = when.astimezone(self.time_zone)
-        for night in (local.date(), local.date() - timedelta(days=1)):
-            start, end = self.window(night)
-            if start <= local < end:
-                return night
-        return None
-
-    def add(self, when: datetime, power: float | None) -> NightResult | None:
-        """Take one sample; return the night it closed, if any."""
-        when = when.astimezone(UTC)
-        closed = None
-        if self._night is not None and when >= self.window(self._night)[1]:
-            closed = self._close(self._night)
-        night = self._night_of(when)
-        if night is not None:
-            if night != self._night:
-                if self._night is not None:
-                    closed = self._close(self._night)
-                self._night, self._minimum, self._covered = night, None, 0.0
-                self._previous = None
-            self._count(when)
-            if power is not None and math.isfinite(power):
-                self._minimum = (
-                    power if self._minimum is None else min(self._minimum, power)
-                )
-        self._previous = (when, power) if night is not None else None
-        missed = self._last_completed(when)
-        if self._night != missed and (self.last is None or self.last.night < missed):
-            # No sample at all in that window (Home Assistant was off): say so.
-            closed = self.last = NightResult(missed, None, 0.0)
-        return closed
-
-    def _last_completed(self, when: datetime) -> date:
-        """The latest night whose window has ended at ``when``."""
-        local = when.astimezone(self.time_zone).date()
-        for night in (local, local - timedelta(days=1), local - timedelta(days=2)):
-            if self.window(night)[1] <= when:
-                return night
-        return local - timedelta(days=3)  # pragma: no cover - windows last < 1 day
-
-    def _count(self, when: datetime) -> None:
-        """Add the time since the previous sample, if that sample had a value."""
-        if self._previous is None or self._previous[1] is None or self._night is None:
-            return
-        start, end = self.window(self._night)
-        since = max(self._previous[0], start)
-        until = min(when, end, self._previous[0] + MAX_SAMPLE_SPAN)
-        self._covered += max((until - since).total_seconds(), 0.0)
-
-    def _close(self, night: date) -> NightResult:
-        start, end = self.window(night)
-        if self._previous is not None:
-            self._count(end)
-        coverage = self._covered / (end - start).total_seconds()
-        baseline = self._minimum if coverage >= MIN_COVERAGE else None
-        self.last = NightResult(night, baseline, round(coverage, 3))
-        self._night, self._minimum, self._covered, self._previous = (
-            None,
-            None,
-            0.0,
-            None,
+        """Nothing is loaded yet: call :meth:`async_load` first."""
+        self.options = options
+        self.meters: dict[str, MeterAnalytics] = {}
+        self._saved: dict[str, Any] = {}
+        self.store = CadencedStore(
+            hass, analytics_store_name(entry_id), STORE_VERSION, SAVE_EVERY, self._dump
         )
-        return self.last
 
-    def dump(self) -> dict[str, Any]:
-        """The state as JSON-serialisable data."""
+    async def async_load(self) -> None:
+        """Read what was saved; each meter takes its part when it first answers."""
+        self._saved = await self.store.async_load()
+
+    def _dump(self) -> dict[str, Any]:
         return {
-            "last": None
-            if self.last is None
-            else {
-                "night": self.last.night.isoformat(),
-                "baseline_w": self.last.baseline_w,
-                "coverage": self.last.coverage,
-            },
-            "night": None if self._night is None else self._night.isoformat(),
-            "minimum": self._minimum,
-            "covered": self._covered,
-            "previous": None
-            if self._previous is None
-            else [self._previous[0].isoformat(), self._previous[1]],
+            device_id: analytics.night.dump()
+            for device_id, analytics in self.meters.items()
         }
 
-    def load(self, data: Any) -> None:
-        """Restore what :meth:`dump` returned; anything malformed is ignored."""
-        if not isinstance(data, dict):
-            return
-        try:
-            if last := data.get("last"):
-                self.last = NightResult(
-                    date.fromisoformat(last["night"]),
-                    None if last["baseline_w"] is None else float(last["baseline_w"]),
-                    float(last["coverage"]),
-                )
-            if night := data.get("night"):
-                self._night = date.fromisoformat(night)
-                minimum = data.get("minimum")
-                self._minimum = None if minimum is None else float(minimum)
-                self._covered = float(data.get("covered") or 0.0)
-                if previous := data.get("previous"):
-                    value = previous[1]
-                    self._previous = (
-                        datetime.fromisoformat(previous[0]).astimezone(UTC),
-                        None if value is None else float(value),
-                    )
-        except (KeyError, TypeError, ValueError, IndexError):
-            self.__init__(self.time_zone, self.start, self.end)  # type: ignore[misc]
+    def apply_options(self, options: Mapping[str, Any]) -> None:
+        """New thresholds and window, for every meter."""
+        self.options = options
+        for analytics in self.meters.values():
+            analytics.apply_options(options)
 
-
-class HighConsumption:
-    """Whether whole-home power is too high, without flapping.
-
-    On once power stayed above the threshold for ``delay``; off once it stayed below the
-    threshold minus the hysteresis for ``delay``.
-    """
-
-    def __init__(
+    def add(
         self,
-        threshold_w: float = DEFAULT_HIGH_THRESHOLD_W,
-        delay_s: float = DEFAULT_HIGH_DELAY_S,
-        hysteresis_w: float = DEFAULT_HIGH_HYSTERESIS_W,
-    ) -> None:
-        """Start off."""
-        self.threshold_w = threshold_w
-        self.delay = timedelta(seconds=delay_s)
-        self.hysteresis_w = hysteresis_w
-        self.on = False
-        self._since: datetime | None = None
+        device_id: str,
+        values: Mapping[ObisCode, float | str | None],
+        now: datetime,
+    ) -> AnalyticsState | None:
+        """One poll of one meter; None for a meter without whole-home power."""
+        if not has_whole_home_power(values):
+            return None
+        if (analytics := self.meters.get(device_id)) is None:
+            analytics = MeterAnalytics(dt_util.get_default_time_zone(), self.options)
+            analytics.night.load(self._saved.get(device_id))
+            self.meters[device_id] = analytics
+        analytics.add(now, whole_home_power(values))
+        self.store.changed()
+        return analytics.state()
 
-    def add(self, when: datetime, power: float | None) -> bool:
-        """Take one sample; return whether high consumption is on."""
-        if power is None or not math.isfinite(power):
-            self._since = None  # an unknown moment breaks the run
-            return self.on
-        crossing = (
-            power < self.threshold_w - self.hysteresis_w
-            if self.on
-            else power > self.threshold_w
-        )
-        if not crossing:
-            self._since = None
-        elif self._since is None:
-            self._since = when
-        if self._since is not None and when - self._since >= self.delay:
-            self.on, self._since = not self.on, None
-        return self.on
+    def missed(self, now: datetime, device_ids: Iterable[str]) -> None:
+        """These meters did not answer: the gap counts as unseen."""
+        for device_id in device_ids:
+            if (analytics := self.meters.get(device_id)) is not None:
+                analytics.add(now, None)

@@ -1,7 +1,9 @@
-"""Binary sensors: whether each meter answers."""
+"""Binary sensors: whether each meter answers, and its load analytics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined, unused-ignore]
@@ -13,21 +15,63 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartMeterConfigEntry
+from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
 from .entity import SmartMeterEntity, async_add_new_entities
 
 PARALLEL_UPDATES = 0
 
-CONNECTIVITY = BinarySensorEntityDescription(
-    key="connectivity",
-    device_class=BinarySensorDeviceClass.CONNECTIVITY,
-    entity_category=EntityCategory.DIAGNOSTIC,
-)
-PHANTOM_LOAD = BinarySensorEntityDescription(
-    key="phantom_load", translation_key="phantom_load"
-)
-HIGH_CONSUMPTION = BinarySensorEntityDescription(
-    key="high_consumption", translation_key="high_consumption"
+
+@dataclass(frozen=True, kw_only=True)
+class MeterBinarySensorDescription(BinarySensorEntityDescription):
+    """How one yes/no fact about a meter becomes a binary sensor.
+
+    ``is_on_fn`` gets the meter's last good state and whether it answered the last
+    poll. ``always_available``: the fact stays readable while the meter is away
+    (connectivity itself; last night's phantom load).
+    """
+
+    is_on_fn: Callable[[MeterState, bool], bool | None]
+    has_fn: Callable[[MeterState], bool] = lambda state: state.analytics is not None
+    attributes_fn: Callable[[MeterState], dict[str, Any] | None] = lambda state: None
+    always_available: bool = False
+
+
+def _phantom_attributes(state: MeterState) -> dict[str, Any] | None:
+    analytics = state.analytics
+    if analytics is None:
+        return None
+    return {
+        "baseline": analytics.night.baseline_w if analytics.night else None,
+        "threshold": analytics.phantom_threshold_w,
+        "window": analytics.window,
+    }
+
+
+BINARY_SENSORS: tuple[MeterBinarySensorDescription, ...] = (
+    MeterBinarySensorDescription(
+        key="connectivity",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda state, online: online,
+        has_fn=lambda state: True,
+        always_available=True,
+    ),
+    MeterBinarySensorDescription(
+        key="phantom_load",
+        translation_key="phantom_load",
+        is_on_fn=lambda state, online: (
+            state.analytics.phantom if state.analytics else None
+        ),
+        attributes_fn=_phantom_attributes,
+        always_available=True,
+    ),
+    MeterBinarySensorDescription(
+        key="high_consumption",
+        translation_key="high_consumption",
+        is_on_fn=lambda state, online: (
+            state.analytics.high if state.analytics else None
+        ),
+    ),
 )
 
 
@@ -40,68 +84,43 @@ async def async_setup_entry(
     async_add_new_entities(
         entry,
         async_add_entities,
-        (CONNECTIVITY, PHANTOM_LOAD, HIGH_CONSUMPTION),
-        lambda description, state: (
-            description is CONNECTIVITY or state.analytics is not None
-        ),
-        lambda coordinator, device_id, description: {
-            CONNECTIVITY.key: MeterConnectivity,
-            PHANTOM_LOAD.key: PhantomLoad,
-            HIGH_CONSUMPTION.key: HighConsumptionSensor,
-        }[description.key](coordinator, device_id, description),
+        BINARY_SENSORS,
+        lambda description, state: description.has_fn(state),
+        MeterBinarySensor,
     )
 
 
-class MeterConnectivity(SmartMeterEntity, BinarySensorEntity):
-    """On while the meter answers; always available, so 'offline' can be seen."""
+class MeterBinarySensor(SmartMeterEntity, BinarySensorEntity):
+    """A yes/no fact about one meter."""
+
+    entity_description: MeterBinarySensorDescription
+
+    def __init__(
+        self,
+        coordinator: SmartMeterCoordinator,
+        device_id: str,
+        description: MeterBinarySensorDescription,
+    ) -> None:
+        """Attach to the meter's device."""
+        super().__init__(coordinator, device_id, description)
 
     @property
     def available(self) -> bool:
-        """The sensor itself is always available: it reports the meter's state."""
-        return True
-
-    @property
-    def is_on(self) -> bool:
-        """Whether the meter answered the last poll."""
-        return (
-            self.coordinator.last_update_success
-            and self.device_id in self.coordinator.data.online
-        )
-
-
-class PhantomLoad(SmartMeterEntity, BinarySensorEntity):
-    """On when last night's baseline was above the threshold; unknown without one."""
-
-    @property
-    def available(self) -> bool:
-        """About last night: readable while the meter is away."""
-        return self.meter_state is not None
+        """Unavailable while the meter is, unless the fact outlives an outage."""
+        if self.entity_description.always_available:
+            return self.meter_state is not None
+        return self.online
 
     @property
     def is_on(self) -> bool | None:
-        """Whether the standby load is too high."""
+        """The fact, from the meter's last good state."""
         state = self.meter_state
-        return state.analytics.phantom if state and state.analytics else None
+        if state is None:
+            return None
+        return self.entity_description.is_on_fn(state, self.online)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
-        """The baseline it is judged on, the threshold and the window."""
+        """Details (the phantom load's baseline, threshold and window)."""
         state = self.meter_state
-        if state is None or state.analytics is None:
-            return None
-        analytics = state.analytics
-        return {
-            "baseline": analytics.night.baseline_w if analytics.night else None,
-            "threshold": analytics.phantom_threshold_w,
-            "window": analytics.window,
-        }
-
-
-class HighConsumptionSensor(SmartMeterEntity, BinarySensorEntity):
-    """On while whole-home power stays above the threshold (with delay and hysteresis)."""
-
-    @property
-    def is_on(self) -> bool | None:
-        """Whether consumption is high."""
-        state = self.meter_state
-        return state.analytics.high if state and state.analytics else None
+        return None if state is None else self.entity_description.attributes_fn(state)

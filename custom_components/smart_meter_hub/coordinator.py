@@ -1,9 +1,11 @@
-"""One DataUpdateCoordinator per config entry: fetch, guard the counters, translate errors.
+"""One DataUpdateCoordinator per config entry: fetch, translate errors, compose.
 
-An entry is one meter (OBIS HTTP, Xcel) or one gateway with several meters behind it
-(SDM630): the backend returns one :class:`MeterData` per device it could read, keyed by
-the device's identity (its serial number). A device missing from a poll is unavailable
-until it answers again; the others are unaffected.
+An entry is one meter, or one gateway with several meters behind it: the backend
+returns one :class:`MeterData` per device it could
+read, keyed by the device's id (its serial number). A device missing from a poll is
+unavailable until it answers again; the others are unaffected. What the values become
+is the job of two units with their own storage: the counters' guard (counters.py) and
+the load analytics (analytics.py); repair issues are the job of :class:`MeterIssues`.
 """
 
 from __future__ import annotations
@@ -12,43 +14,35 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
+from .analytics import AnalyticsState, EntryAnalytics
 from .const import DOMAIN, LOGGER, MAX_CONCURRENT_POLLS
-from .load_analytics import (
-    AnalyticsState,
-    MeterAnalytics,
-    has_whole_home_power,
-    whole_home_power,
-)
+from .counters import EntryCounters, Values
+from .kind import MeterBackend, MeterKind
 from .meters import (
-    EnergyGuard,
     MeterAuthError,
     MeterConnectionError,
     MeterData,
     MeterError,
     MeterIdentityError,
+    MeterPendingError,
     ObisCode,
+    obis,
 )
-from .meters.models import with_net_power
-from .meters.obis import POWER_EXPORT, POWER_IMPORT, POWER_NET
 
 type SmartMeterConfigEntry = ConfigEntry[SmartMeterCoordinator]
 
 POLL_SLOTS: HassKey[asyncio.Semaphore] = HassKey(f"{DOMAIN}_poll_slots")
-GUARD_STORE_VERSION = 1
-# Saved at most every 10 minutes (and on unload and at shutdown): a restart that loses
-# the last minutes compares against a slightly older, still valid, counter value.
-GUARD_SAVE_DELAY = 600
+WRONG_METER_ISSUE: Final = "wrong_meter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +50,7 @@ class MeterState:
     """What the entities of one device read: its answer and the values fit to publish."""
 
     data: MeterData
-    values: dict[ObisCode, float | str | None]
+    values: Values
     timestamp: datetime
     analytics: AnalyticsState | None = None
 
@@ -64,6 +58,21 @@ class MeterState:
         """Return a publishable number, or None."""
         value = self.values.get(code)
         return value if isinstance(value, float) else None
+
+    def circuit_share(self, circuit: str) -> float | None:
+        """A circuit's share of whole-home power in %, clamped; None when total <= 0."""
+        total, part = self.number(obis.POWER_NET), self.data.channels.get(circuit)
+        if total is None or part is None or total <= 0:
+            return None
+        return round(min(max(part / total * 100, 0.0), 100.0), 1)
+
+    def unmeasured_power(self) -> float | None:
+        """Whole-home power no circuit measures (never negative); None if unknown."""
+        total = self.number(obis.POWER_NET)
+        parts = list(self.data.channels.values())
+        if total is None or any(part is None for part in parts):
+            return None
+        return max(total - sum(part for part in parts if part is not None), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,31 +83,66 @@ class HubState:
     online: frozenset[str] = frozenset()
 
 
-class MeterBackend(Protocol):
-    """The Home Assistant side of one meter protocol: holds its client, fetches."""
-
-    async def fetch(self) -> Mapping[str, MeterData]:
-        """Read every device once; a device that failed is left out.
-
-        Raise a MeterError when nothing could be read at all (the coordinator maps it
-        to the user's message), or UpdateFailed where the backend knows better.
-        """
-
-    def apply_options(self, options: Mapping[str, Any]) -> None:
-        """Take new options (what to read) without reconnecting."""
-
-    async def async_close(self) -> None:
-        """Release connections (the entry unloads)."""
+def issue_ids(kind: MeterKind, entry_id: str) -> list[str]:
+    """Every repair issue an entry of this kind can raise."""
+    keys = [WRONG_METER_ISSUE, kind.pending_issue]
+    if kind.silent_issue is not None:
+        keys.append(kind.silent_issue[1])
+    return [f"{key}_{entry_id}" for key in keys if key is not None]
 
 
-def guard_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Where the last accepted energy counters of an entry survive restarts."""
-    return Store(hass, GUARD_STORE_VERSION, f"{DOMAIN}.{entry_id}.energy")
+class MeterIssues:
+    """The repair issues of one entry: raised while the user must act, gone after."""
 
+    def __init__(
+        self, hass: HomeAssistant, entry: SmartMeterConfigEntry, kind: MeterKind
+    ) -> None:
+        """No issue is raised yet."""
+        self.hass = hass
+        self.entry = entry
+        self.kind = kind
+        self.silent_since: datetime | None = None
 
-def is_energy_counter(code: ObisCode) -> bool:
-    """Cumulative electricity registers (``1-b:c.8.e``): guarded before publishing."""
-    return code.a == 1 and code.d == 8
+    def _set(self, key: str | None, present: bool, **placeholders: str) -> None:
+        if key is None:
+            return
+        issue_id = f"{key}_{self.entry.entry_id}"
+        if not present:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR
+            if key == WRONG_METER_ISSUE
+            else ir.IssueSeverity.WARNING,
+            translation_key=key,
+            translation_placeholders={"title": self.entry.title, **placeholders},
+        )
+
+    def failed(self, err: MeterError, now: datetime) -> None:
+        """A poll failed with ``err``."""
+        if isinstance(err, MeterIdentityError):
+            self._set(WRONG_METER_ISSUE, True)
+        if isinstance(err, MeterPendingError):
+            self._set(self.kind.pending_issue, True, **err.details)
+        if isinstance(err, MeterConnectionError) and self.kind.silent_issue:
+            after, key = self.kind.silent_issue
+            self.silent_since = self.silent_since or now
+            if (silent := now - self.silent_since) >= after:
+                self._set(key, True, hours=str(int(silent / timedelta(hours=1))))
+
+    def answered(self) -> None:
+        """A poll succeeded: nothing is left for the user to do."""
+        self._set(WRONG_METER_ISSUE, False)
+        self._set(self.kind.pending_issue, False)
+        if self.kind.silent_issue is not None:
+            if self.silent_since is not None:
+                LOGGER.info("%s answers again", self.entry.title)
+            self._set(self.kind.silent_issue[1], False)
+        self.silent_since = None
 
 
 class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
@@ -110,6 +154,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self,
         hass: HomeAssistant,
         entry: SmartMeterConfigEntry,
+        kind: MeterKind,
         backend: MeterBackend,
         update_interval: timedelta | None,
     ) -> None:
@@ -121,156 +166,71 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             name=f"{DOMAIN} {entry.title}",
             update_interval=update_interval,
         )
+        self.kind = kind
         self.backend = backend
         self.options = dict(entry.options)
-        self.guard = EnergyGuard()
-        self._store = guard_store(hass, entry.entry_id)
+        self.counters = EntryCounters(hass, entry.entry_id, entry.title)
+        self.analytics = EntryAnalytics(hass, entry.entry_id, entry.options)
+        self.issues = MeterIssues(hass, entry, kind)
         self._slots = hass.data.setdefault(
             POLL_SLOTS, asyncio.Semaphore(MAX_CONCURRENT_POLLS)
         )
-        self._issue_id = f"wrong_meter_{entry.entry_id}"
-        self.analytics: dict[str, MeterAnalytics] = {}
-        self._analytics_store: Store[dict[str, Any]] = Store(
-            hass, GUARD_STORE_VERSION, f"{DOMAIN}.{entry.entry_id}.analytics"
-        )
-        self._saved_analytics: dict[str, Any] = {}
 
     async def _async_setup(self) -> None:
         """Restore the counters and the analytics before the first poll."""
-        self.guard.load(await self._store.async_load())
-        self._saved_analytics = await self._analytics_store.async_load() or {}
+        await self.counters.async_load()
+        await self.analytics.async_load()
 
     async def async_shutdown(self) -> None:
         """Stop polling; save counters and analytics now (a reload must not lose them)."""
         await super().async_shutdown()
-        await self._store.async_save(self.guard.dump())
-        await self._analytics_store.async_save(self._dump_analytics())
-
-    def _dump_analytics(self) -> dict[str, Any]:
-        return {
-            device_id: analytics.night.dump()
-            for device_id, analytics in self.analytics.items()
-        }
+        await self.counters.store.async_save()
+        await self.analytics.store.async_save()
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
         """New options: what to read, and the analytics' thresholds and window."""
         self.options = dict(options)
         self.backend.apply_options(options)
-        for analytics in self.analytics.values():
-            analytics.apply_options(options)
-
-    def _analytics_of(self, device_id: str) -> MeterAnalytics:
-        if (analytics := self.analytics.get(device_id)) is None:
-            analytics = MeterAnalytics(
-                dt_util.get_default_time_zone(), self.config_entry.options
-            )
-            analytics.night.load(self._saved_analytics.get(device_id))
-            self.analytics[device_id] = analytics
-        return analytics
+        self.analytics.apply_options(options)
 
     async def _async_update_data(self) -> HubState:
-        try:
-            hub = await self._async_poll()
-        except Exception:
-            now = dt_util.utcnow()
-            for analytics in self.analytics.values():
-                analytics.add(now, None)  # the gap counts as unseen
-            raise
-        return hub
-
-    async def _async_poll(self) -> HubState:
         async with self._slots:
             try:
                 fetched = await self.backend.fetch()
-            except MeterAuthError as err:
-                raise ConfigEntryAuthFailed(
-                    translation_domain=DOMAIN, translation_key="invalid_auth"
-                ) from err
-            except MeterIdentityError as err:
-                self._wrong_meter(True)
-                raise UpdateFailed(
-                    translation_domain=DOMAIN, translation_key="wrong_meter_answered"
-                ) from err
-            except MeterConnectionError as err:
-                raise UpdateFailed(
-                    translation_domain=DOMAIN,
-                    translation_key="cannot_connect",
-                    translation_placeholders={"error": str(err)},
-                ) from err
             except MeterError as err:
-                raise UpdateFailed(
-                    translation_domain=DOMAIN,
-                    translation_key="invalid_response",
-                    translation_placeholders={"error": str(err)},
-                ) from err
-        self._wrong_meter(False)
+                now = dt_util.utcnow()
+                self.issues.failed(err, now)
+                self.analytics.missed(now, self.analytics.meters)
+                raise self._translated(err) from err
+        self.issues.answered()
         now = dt_util.utcnow()
         devices = dict(self.data.devices) if self.data else {}
         for device_id, data in fetched.items():
-            values = self._publishable(device_id, data, now)
-            analytics = None
-            if has_whole_home_power(values):
-                meter_analytics = self._analytics_of(device_id)
-                meter_analytics.add(now, whole_home_power(values))
-                analytics = meter_analytics.state()
+            values = self.counters.publishable(device_id, data, now)
+            analytics = self.analytics.add(device_id, values, now)
             devices[device_id] = MeterState(data, values, now, analytics)
-        for device_id, meter_analytics in self.analytics.items():
-            if device_id not in fetched:
-                meter_analytics.add(now, None)
-        if self.analytics:
-            self._analytics_store.async_delay_save(
-                self._dump_analytics, GUARD_SAVE_DELAY
-            )
+        self.analytics.missed(
+            now, [device for device in self.analytics.meters if device not in fetched]
+        )
         return HubState(devices, frozenset(fetched))
 
-    def _wrong_meter(self, present: bool) -> None:
-        """Raise or clear the repair issue: another meter answers at the address."""
-        if not present:
-            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self._issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="wrong_meter",
-            translation_placeholders={"title": self.config_entry.title},
+    def _translated(self, err: MeterError) -> Exception:
+        """What the user is told about ``err``, in their language."""
+        if isinstance(err, MeterAuthError) and self.kind.reauth_step:
+            return ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            )
+        key, placeholders = "invalid_response", {"error": str(err)}
+        if isinstance(err, MeterPendingError):
+            key, placeholders = "waiting_for_approval", {}
+        elif isinstance(err, MeterAuthError):
+            key, placeholders = "invalid_auth", {}
+        elif isinstance(err, MeterIdentityError):
+            key, placeholders = "wrong_meter_answered", {}
+        elif isinstance(err, MeterConnectionError):
+            key = "cannot_connect"
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key=key,
+            translation_placeholders=placeholders,
         )
-
-    def _publishable(
-        self, device_id: str, data: MeterData, now: datetime
-    ) -> dict[ObisCode, float | str | None]:
-        """Apply the energy guard; log each rejection run once, and each recovery."""
-        readings = with_net_power(data.readings, POWER_NET, POWER_IMPORT, POWER_EXPORT)
-        values: dict[ObisCode, float | str | None] = {}
-        guarded = False
-        for code, reading in readings.items():
-            value = reading.value
-            if is_energy_counter(code) and isinstance(value, float):
-                key = f"{device_id}:{code}"
-                verdict = self.guard.check(key, value, now.timestamp())
-                guarded = True
-                if verdict.rejected is not None and verdict.first:
-                    LOGGER.warning(
-                        "%s, meter %s: not publishing %s = %s kWh (%s; last accepted %s kWh)",
-                        self.config_entry.title,
-                        device_id,
-                        code.short,
-                        value,
-                        verdict.rejected,
-                        self.guard.last(key),
-                    )
-                elif verdict.recovered:
-                    LOGGER.info(
-                        "%s, meter %s: %s is plausible again (%s kWh)",
-                        self.config_entry.title,
-                        device_id,
-                        code.short,
-                        value,
-                    )
-                value = verdict.value
-            values[code] = value
-        if guarded:
-            self._store.async_delay_save(self.guard.dump, GUARD_SAVE_DELAY)
-        return values

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
@@ -12,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import MeterState, SmartMeterCoordinator
+from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
 
 
 class SmartMeterEntity(CoordinatorEntity[SmartMeterCoordinator]):
@@ -48,17 +47,30 @@ class SmartMeterEntity(CoordinatorEntity[SmartMeterCoordinator]):
         return self.coordinator.data.devices.get(self.device_id)
 
     @property
+    def online(self) -> bool:
+        """Whether the device answered the last poll."""
+        return (
+            self.coordinator.last_update_success
+            and self.device_id in self.coordinator.data.online
+        )
+
+    @property
     def available(self) -> bool:
         """Available while the device answered the last poll."""
-        return super().available and self.device_id in self.coordinator.data.online
+        return self.online
+
+
+type EntityFactory[DescriptionT: EntityDescription] = Callable[
+    [SmartMeterCoordinator, str, DescriptionT], SmartMeterEntity
+]
 
 
 def async_add_new_entities[DescriptionT: EntityDescription](
-    entry: ConfigEntry[SmartMeterCoordinator],
+    entry: SmartMeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
     descriptions: Iterable[DescriptionT],
     has_fn: Callable[[DescriptionT, MeterState], bool],
-    entity: Callable[[SmartMeterCoordinator, str, DescriptionT], SmartMeterEntity],
+    entity: EntityFactory[DescriptionT],
 ) -> None:
     """Add an entity per device and description it has, now and when new ones appear.
 

@@ -1,4 +1,4 @@
-"""Sensors: one declarative table, keyed by OBIS code, for every meter backend."""
+"""Sensors: declarative descriptions, one per quantity, for every kind of meter."""
 
 from __future__ import annotations
 
@@ -30,167 +30,451 @@ from homeassistant.helpers.typing import StateType
 
 from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
 from .entity import SmartMeterEntity, async_add_new_entities
-from .meters import ObisCode, obis as codes
-from .virtual import circuit_share, unmeasured_power
+from .meters import ObisCode, obis
 
 # Entities only read the coordinator's data: no request per entity.
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class MeterSensorEntityDescription(SensorEntityDescription):
-    """How one quantity becomes a sensor."""
+class ReadingSensorDescription(SensorEntityDescription):
+    """A quantity the meter reads, by its OBIS code; created if the meter answers it."""
+
+    code: ObisCode
+
+
+@dataclass(frozen=True, kw_only=True)
+class DerivedSensorDescription(SensorEntityDescription):
+    """A value computed from the meter's current state (live, like a reading)."""
+
+    value_fn: Callable[[MeterState], StateType]
+    has_fn: Callable[[MeterState], bool]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistorySensorDescription(SensorEntityDescription):
+    """A value about the past (the last reading, last night): shown while the meter is away."""
 
     value_fn: Callable[[MeterState], StateType | datetime]
     has_fn: Callable[[MeterState], bool]
     attributes_fn: Callable[[MeterState], dict[str, Any]] | None = None
 
 
-def _reading(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
-    """A sensor for one OBIS-keyed reading, created only if the meter returns it."""
-    return MeterSensorEntityDescription(
-        key=key,
-        translation_key=key,
-        value_fn=lambda state: state.number(code),
-        has_fn=lambda state: code in state.values,
-        **kwargs,
-    )
-
-
-def _energy(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
-    return _reading(
-        key,
-        code,
+READINGS: tuple[ReadingSensorDescription, ...] = (
+    ReadingSensorDescription(
+        key="energy_import",
+        translation_key="energy_import",
+        code=obis.ENERGY_IMPORT,
         device_class=SensorDeviceClass.ENERGY,
         state_class=SensorStateClass.TOTAL_INCREASING,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
-        **kwargs,
-    )
-
-
-def _power(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
-    return _reading(
-        key,
-        code,
+    ),
+    ReadingSensorDescription(
+        key="energy_export",
+        translation_key="energy_export",
+        code=obis.ENERGY_EXPORT,
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+    ),
+    ReadingSensorDescription(
+        key="energy_import_tariff_1",
+        translation_key="energy_import_tariff_1",
+        code=obis.obis("1-0:1.8.1"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_import_tariff_2",
+        translation_key="energy_import_tariff_2",
+        code=obis.obis("1-0:1.8.2"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_export_tariff_1",
+        translation_key="energy_export_tariff_1",
+        code=obis.obis("1-0:2.8.1"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_export_tariff_2",
+        translation_key="energy_export_tariff_2",
+        code=obis.obis("1-0:2.8.2"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    # |A+| + |A-| counts export as consumption: never offered as grid consumption.
+    ReadingSensorDescription(
+        key="energy_absolute",
+        translation_key="energy_absolute",
+        code=obis.ENERGY_ABSOLUTE,
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_import",
+        translation_key="power_import",
+        code=obis.POWER_IMPORT,
         device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=0,
-        **kwargs,
-    )
-
-
-def _phase(key: str, code: ObisCode, **kwargs: Any) -> MeterSensorEntityDescription:
-    return _reading(
-        key,
-        code,
+    ),
+    ReadingSensorDescription(
+        key="power_export",
+        translation_key="power_export",
+        code=obis.POWER_EXPORT,
+        device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+    ),
+    ReadingSensorDescription(
+        key="power_net",
+        translation_key="power_net",
+        code=obis.POWER_NET,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+    ),
+    # Per phase: disabled by default.
+    ReadingSensorDescription(
+        key="power_l1",
+        translation_key="power_l1",
+        code=obis.POWER_IMPORT_L1,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
         entity_registry_enabled_default=False,
-        **kwargs,
-    )
-
-
-def _voltage(key: str, code: ObisCode) -> MeterSensorEntityDescription:
-    return _phase(
-        key,
-        code,
+    ),
+    ReadingSensorDescription(
+        key="power_l2",
+        translation_key="power_l2",
+        code=obis.POWER_IMPORT_L2,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_l3",
+        translation_key="power_l3",
+        code=obis.POWER_IMPORT_L3,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+    ),
+    # Single-phase meters: voltage and current of their one phase.
+    ReadingSensorDescription(
+        key="voltage",
+        translation_key="voltage",
+        code=obis.VOLTAGE,
         device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=1,
-    )
-
-
-def _current(key: str, code: ObisCode) -> MeterSensorEntityDescription:
-    return _phase(
-        key,
-        code,
+    ),
+    ReadingSensorDescription(
+        key="voltage_l1",
+        translation_key="voltage_l1",
+        code=obis.VOLTAGE_L1,
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="voltage_l2",
+        translation_key="voltage_l2",
+        code=obis.VOLTAGE_L2,
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="voltage_l3",
+        translation_key="voltage_l3",
+        code=obis.VOLTAGE_L3,
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="current",
+        translation_key="current",
+        code=obis.CURRENT,
         device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         suggested_display_precision=2,
-    )
-
-
-def _tariff(key: str, code: ObisCode) -> MeterSensorEntityDescription:
-    return _energy(key, code, entity_registry_enabled_default=False)
-
-
-_POWER: dict[str, Any] = {
-    "device_class": SensorDeviceClass.POWER,
-    "native_unit_of_measurement": UnitOfPower.WATT,
-    "suggested_display_precision": 0,
-}
-_PF: dict[str, Any] = {
-    "device_class": SensorDeviceClass.POWER_FACTOR,
-    "suggested_display_precision": 3,
-}
-
-SENSORS: tuple[MeterSensorEntityDescription, ...] = (
-    _energy("energy_import", codes.ENERGY_IMPORT),
-    _energy("energy_export", codes.ENERGY_EXPORT),
-    _tariff("energy_import_tariff_1", codes.obis("1-0:1.8.1")),
-    _tariff("energy_import_tariff_2", codes.obis("1-0:1.8.2")),
-    _tariff("energy_export_tariff_1", codes.obis("1-0:2.8.1")),
-    _tariff("energy_export_tariff_2", codes.obis("1-0:2.8.2")),
-    # |A+| + |A-| counts export as consumption: never offered as grid consumption.
-    _tariff("energy_absolute", codes.ENERGY_ABSOLUTE),
-    _power("power_import", codes.POWER_IMPORT),
-    _power("power_export", codes.POWER_EXPORT),
-    _power("power_net", codes.POWER_NET),
-    _power("power_l1", codes.POWER_IMPORT_L1, entity_registry_enabled_default=False),
-    _power("power_l2", codes.POWER_IMPORT_L2, entity_registry_enabled_default=False),
-    _power("power_l3", codes.POWER_IMPORT_L3, entity_registry_enabled_default=False),
-    _voltage("voltage_l1", codes.VOLTAGE_L1),
-    _voltage("voltage_l2", codes.VOLTAGE_L2),
-    _voltage("voltage_l3", codes.VOLTAGE_L3),
-    _current("current_l1", codes.CURRENT_L1),
-    _current("current_l2", codes.CURRENT_L2),
-    _current("current_l3", codes.CURRENT_L3),
-    _phase("power_net_l1", codes.obis("1-0:36.7.0"), **_POWER),
-    _phase("power_net_l2", codes.obis("1-0:56.7.0"), **_POWER),
-    _phase("power_net_l3", codes.obis("1-0:76.7.0"), **_POWER),
-    _phase("power_factor_l1", codes.obis("1-0:33.7.0"), **_PF),
-    _phase("power_factor_l2", codes.obis("1-0:53.7.0"), **_PF),
-    _phase("power_factor_l3", codes.obis("1-0:73.7.0"), **_PF),
-    _tariff("energy_import_l1", codes.obis("1-0:21.8.0")),
-    _tariff("energy_import_l2", codes.obis("1-0:41.8.0")),
-    _tariff("energy_import_l3", codes.obis("1-0:61.8.0")),
-    _tariff("energy_export_l1", codes.obis("1-0:22.8.0")),
-    _tariff("energy_export_l2", codes.obis("1-0:42.8.0")),
-    _tariff("energy_export_l3", codes.obis("1-0:62.8.0")),
-    # Xcel/Itron: time-of-use tiers 3 and 4 and the maximum demand of the billing period.
-    _tariff("energy_import_tariff_3", codes.obis("1-0:1.8.3")),
-    _tariff("energy_import_tariff_4", codes.obis("1-0:1.8.4")),
-    _tariff("energy_export_tariff_3", codes.obis("1-0:2.8.3")),
-    _tariff("energy_export_tariff_4", codes.obis("1-0:2.8.4")),
-    _phase("max_demand_import", codes.obis("1-0:1.6.0"), **_POWER),
-    _phase("max_demand_export", codes.obis("1-0:2.6.0"), **_POWER),
-    _reading(
-        "apparent_power",
-        codes.obis("1-0:9.7.0"),
+    ),
+    ReadingSensorDescription(
+        key="current_l1",
+        translation_key="current_l1",
+        code=obis.CURRENT_L1,
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=2,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="current_l2",
+        translation_key="current_l2",
+        code=obis.CURRENT_L2,
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=2,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="current_l3",
+        translation_key="current_l3",
+        code=obis.CURRENT_L3,
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=2,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_net_l1",
+        translation_key="power_net_l1",
+        code=obis.obis("1-0:36.7.0"),
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_net_l2",
+        translation_key="power_net_l2",
+        code=obis.obis("1-0:56.7.0"),
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_net_l3",
+        translation_key="power_net_l3",
+        code=obis.obis("1-0:76.7.0"),
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_factor_l1",
+        translation_key="power_factor_l1",
+        code=obis.obis("1-0:33.7.0"),
+        device_class=SensorDeviceClass.POWER_FACTOR,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_factor_l2",
+        translation_key="power_factor_l2",
+        code=obis.obis("1-0:53.7.0"),
+        device_class=SensorDeviceClass.POWER_FACTOR,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="power_factor_l3",
+        translation_key="power_factor_l3",
+        code=obis.obis("1-0:73.7.0"),
+        device_class=SensorDeviceClass.POWER_FACTOR,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_import_l1",
+        translation_key="energy_import_l1",
+        code=obis.obis("1-0:21.8.0"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_import_l2",
+        translation_key="energy_import_l2",
+        code=obis.obis("1-0:41.8.0"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_import_l3",
+        translation_key="energy_import_l3",
+        code=obis.obis("1-0:61.8.0"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_export_l1",
+        translation_key="energy_export_l1",
+        code=obis.obis("1-0:22.8.0"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_export_l2",
+        translation_key="energy_export_l2",
+        code=obis.obis("1-0:42.8.0"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_export_l3",
+        translation_key="energy_export_l3",
+        code=obis.obis("1-0:62.8.0"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    # Time-of-use tiers 3 and 4 and the maximum demand of the billing period (Itron).
+    ReadingSensorDescription(
+        key="energy_import_tariff_3",
+        translation_key="energy_import_tariff_3",
+        code=obis.obis("1-0:1.8.3"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_import_tariff_4",
+        translation_key="energy_import_tariff_4",
+        code=obis.obis("1-0:1.8.4"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_export_tariff_3",
+        translation_key="energy_export_tariff_3",
+        code=obis.obis("1-0:2.8.3"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="energy_export_tariff_4",
+        translation_key="energy_export_tariff_4",
+        code=obis.obis("1-0:2.8.4"),
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="max_demand_import",
+        translation_key="max_demand_import",
+        code=obis.obis("1-0:1.6.0"),
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="max_demand_export",
+        translation_key="max_demand_export",
+        code=obis.obis("1-0:2.6.0"),
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+    ),
+    ReadingSensorDescription(
+        key="apparent_power",
+        translation_key="apparent_power",
+        code=obis.obis("1-0:9.7.0"),
         device_class=SensorDeviceClass.APPARENT_POWER,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
         suggested_display_precision=0,
     ),
-    _reading(
-        "reactive_power",
-        codes.obis("1-0:3.7.0"),
+    ReadingSensorDescription(
+        key="reactive_power",
+        translation_key="reactive_power",
+        code=obis.obis("1-0:3.7.0"),
         device_class=SensorDeviceClass.REACTIVE_POWER,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
         suggested_display_precision=0,
     ),
-    _reading(
-        "power_factor",
-        codes.POWER_FACTOR,
+    ReadingSensorDescription(
+        key="power_factor",
+        translation_key="power_factor",
+        code=obis.POWER_FACTOR,
         device_class=SensorDeviceClass.POWER_FACTOR,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=3,
     ),
-    _reading(
-        "frequency",
-        codes.FREQUENCY,
+    ReadingSensorDescription(
+        key="frequency",
+        translation_key="frequency",
+        code=obis.FREQUENCY,
         device_class=SensorDeviceClass.FREQUENCY,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfFrequency.HERTZ,
@@ -198,7 +482,7 @@ SENSORS: tuple[MeterSensorEntityDescription, ...] = (
     ),
 )
 
-LAST_READING = MeterSensorEntityDescription(
+LAST_READING = HistorySensorDescription(
     key="last_reading",
     translation_key="last_reading",
     device_class=SensorDeviceClass.TIMESTAMP,
@@ -220,7 +504,7 @@ def _night_attributes(state: MeterState) -> dict[str, Any]:
     }
 
 
-NIGHT_BASELINE = MeterSensorEntityDescription(
+NIGHT_BASELINE = HistorySensorDescription(
     key="night_baseline",
     translation_key="night_baseline",
     device_class=SensorDeviceClass.POWER,
@@ -236,6 +520,37 @@ NIGHT_BASELINE = MeterSensorEntityDescription(
     attributes_fn=_night_attributes,
 )
 
+UNMEASURED = DerivedSensorDescription(
+    key="unmeasured_power",
+    translation_key="unmeasured_power",
+    device_class=SensorDeviceClass.POWER,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    suggested_display_precision=0,
+    value_fn=lambda state: state.unmeasured_power(),
+    has_fn=lambda state: bool(state.data.channels),
+)
+
+type Description = (
+    ReadingSensorDescription | DerivedSensorDescription | HistorySensorDescription
+)
+
+
+def _has(description: Description, state: MeterState) -> bool:
+    if isinstance(description, ReadingSensorDescription):
+        return description.code in state.values
+    return description.has_fn(state)
+
+
+def _entity(
+    coordinator: SmartMeterCoordinator, device_id: str, description: Description
+) -> SmartMeterEntity:
+    if isinstance(description, ReadingSensorDescription):
+        return ReadingSensor(coordinator, device_id, description)
+    if isinstance(description, HistorySensorDescription):
+        return HistorySensor(coordinator, device_id, description)
+    return DerivedSensor(coordinator, device_id, description)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -243,24 +558,20 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a sensor per quantity each meter returns; add more when new ones appear."""
-    async_add_new_entities(
-        entry,
-        async_add_entities,
-        (*SENSORS, LAST_READING, NIGHT_BASELINE),
-        lambda description, state: description.has_fn(state),
-        lambda coordinator, device_id, description: (
-            LastReadingSensor
-            if description in (LAST_READING, NIGHT_BASELINE)
-            else MeterSensor
-        )(coordinator, device_id, description),
+    descriptions: tuple[Description, ...] = (
+        *READINGS,
+        LAST_READING,
+        NIGHT_BASELINE,
+        UNMEASURED,
     )
+    async_add_new_entities(entry, async_add_entities, descriptions, _has, _entity)
     _add_circuits(entry, async_add_entities)
 
 
 def _add_circuits(
     entry: SmartMeterConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
-    """Per circuit of a virtual meter its share of total, and the unmeasured rest."""
+    """Per circuit of a meter its share of whole-home power."""
     coordinator = entry.runtime_data
     added: set[str] = set()
 
@@ -268,9 +579,6 @@ def _add_circuits(
     def add_new() -> None:
         new: list[SensorEntity] = []
         for device_id, state in coordinator.data.devices.items():
-            if state.data.channels and UNMEASURED.key not in added:
-                added.add(UNMEASURED.key)
-                new.append(MeterSensor(coordinator, device_id, UNMEASURED))
             for circuit in state.data.channels:
                 if circuit not in added:
                     added.add(circuit)
@@ -282,28 +590,16 @@ def _add_circuits(
     entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
-UNMEASURED = MeterSensorEntityDescription(
-    key="unmeasured_power",
-    translation_key="unmeasured_power",
-    device_class=SensorDeviceClass.POWER,
-    state_class=SensorStateClass.MEASUREMENT,
-    native_unit_of_measurement=UnitOfPower.WATT,
-    suggested_display_precision=0,
-    value_fn=lambda state: unmeasured_power(state.data),
-    has_fn=lambda state: bool(state.data.channels),
-)
-
-
-class MeterSensor(SmartMeterEntity, SensorEntity):
+class ReadingSensor(SmartMeterEntity, SensorEntity):
     """A reading of a meter; unavailable when the meter or the value is."""
 
-    entity_description: MeterSensorEntityDescription
+    entity_description: ReadingSensorDescription
 
     @property
-    def native_value(self) -> StateType | datetime:
+    def native_value(self) -> float | None:
         """The current value."""
         state = self.meter_state
-        return None if state is None else self.entity_description.value_fn(state)
+        return None if state is None else state.number(self.entity_description.code)
 
     @property
     def available(self) -> bool:
@@ -311,11 +607,36 @@ class MeterSensor(SmartMeterEntity, SensorEntity):
         return super().available and self.native_value is not None
 
 
-class LastReadingSensor(MeterSensor):
-    """A value about the past (last reading, last night): readable while the meter is away.
+class DerivedSensor(SmartMeterEntity, SensorEntity):
+    """A value computed from a meter's current state; unavailable without one."""
+
+    entity_description: DerivedSensorDescription
+
+    @property
+    def native_value(self) -> StateType:
+        """The current value."""
+        state = self.meter_state
+        return None if state is None else self.entity_description.value_fn(state)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the meter is, or while the value cannot be computed."""
+        return super().available and self.native_value is not None
+
+
+class HistorySensor(SmartMeterEntity, SensorEntity):
+    """A value about the past: readable while the meter is away.
 
     Unknown, not unavailable, when there is no value (a night with too little data).
     """
+
+    entity_description: HistorySensorDescription
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The value."""
+        state = self.meter_state
+        return None if state is None else self.entity_description.value_fn(state)
 
     @property
     def available(self) -> bool:
@@ -329,7 +650,7 @@ class LastReadingSensor(MeterSensor):
         return None if state is None or attributes_fn is None else attributes_fn(state)
 
 
-class CircuitShareSensor(MeterSensor):
+class CircuitShareSensor(DerivedSensor):
     """One circuit's share of whole-home power, in %."""
 
     def __init__(
@@ -341,7 +662,7 @@ class CircuitShareSensor(MeterSensor):
         super().__init__(
             coordinator,
             device_id,
-            MeterSensorEntityDescription(
+            DerivedSensorDescription(
                 key=f"share_{circuit}",
                 translation_key="circuit_share",
                 translation_placeholders={
@@ -350,7 +671,7 @@ class CircuitShareSensor(MeterSensor):
                 native_unit_of_measurement=PERCENTAGE,
                 state_class=SensorStateClass.MEASUREMENT,
                 suggested_display_precision=1,
-                value_fn=lambda state: circuit_share(state.data, circuit),
+                value_fn=lambda state: state.circuit_share(circuit),
                 has_fn=lambda state: circuit in state.data.channels,
             ),
         )
@@ -360,8 +681,7 @@ class CircuitShareSensor(MeterSensor):
         """Available while the meter and the circuit's sensor are; unknown when total <= 0."""
         state = self.meter_state
         return (
-            self.coordinator.last_update_success
-            and self.device_id in self.coordinator.data.online
+            self.online
             and state is not None
             and state.data.channels.get(self._circuit) is not None
         )

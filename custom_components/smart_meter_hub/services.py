@@ -20,9 +20,8 @@ from homeassistant.helpers.service import async_register_admin_service
 from .compat import vol
 from .const import DOMAIN
 from .coordinator import SmartMeterConfigEntry
-from .meters import MeterError, MeterRefusedError, ObisCode
-from .meters.obis_http import ON_DEMAND_TIMEOUT
-from .obis_http import ObisHttpBackend
+from .kind import ObisAccess
+from .meters import ON_DEMAND_TIMEOUT, MeterError, MeterRefusedError, ObisCode
 
 SERVICE_READ_OBIS = "read_obis"
 SERVICE_WRITE_OBIS = "write_obis"
@@ -48,8 +47,8 @@ WRITE_SCHEMA = vol.Schema(
 )
 
 
-def _backend(hass: HomeAssistant, call: ServiceCall) -> ObisHttpBackend:
-    """The OBIS HTTP meter the call names, or a translated validation error."""
+def _obis(hass: HomeAssistant, call: ServiceCall) -> ObisAccess:
+    """The OBIS access of the meter the call names, or a translated validation error."""
     entry_id: str = call.data[ATTR_CONFIG_ENTRY_ID]
     entry: SmartMeterConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN:
@@ -64,14 +63,13 @@ def _backend(hass: HomeAssistant, call: ServiceCall) -> ObisHttpBackend:
             translation_key="entry_not_loaded",
             translation_placeholders={"title": entry.title},
         )
-    backend = entry.runtime_data.backend
-    if not isinstance(backend, ObisHttpBackend):
+    if (access := entry.runtime_data.backend.obis) is None:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="not_obis_meter",
             translation_placeholders={"title": entry.title},
         )
-    return backend
+    return access
 
 
 def _code(text: str) -> ObisCode:
@@ -87,10 +85,10 @@ def _code(text: str) -> ObisCode:
 
 async def _async_read_obis(call: ServiceCall) -> ServiceResponse:
     """Read the codes now; answer with their values (scaled, canonical units)."""
-    backend = _backend(call.hass, call)
+    access = _obis(call.hass, call)
     wanted = {_code(text): text for text in call.data[ATTR_OBIS_CODES]}
     try:
-        data = await backend.read(wanted, ON_DEMAND_TIMEOUT)
+        data = await access.read_codes(wanted, timeout=ON_DEMAND_TIMEOUT)
     except MeterError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -110,7 +108,7 @@ async def _async_read_obis(call: ServiceCall) -> ServiceResponse:
 
 async def _async_write_obis(call: ServiceCall) -> None:
     """Write one parameter; the meter's refusal is the user's error message."""
-    backend = _backend(call.hass, call)
+    access = _obis(call.hass, call)
     code = _code(call.data[ATTR_OBIS_CODE])
     value: float = call.data[ATTR_VALUE]
     if not math.isfinite(value):
@@ -118,7 +116,7 @@ async def _async_write_obis(call: ServiceCall) -> None:
             translation_domain=DOMAIN, translation_key="invalid_value"
         )
     try:
-        await backend.client.write(code, int(value) if value.is_integer() else value)
+        await access.write(code, int(value) if value.is_integer() else value)
     except MeterRefusedError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,

@@ -269,20 +269,26 @@ async def test_missing_values_and_stale_readings_are_not_live(
     meter: FakeXcelMeter, identity: Identity
 ) -> None:
     client = _client(meter, identity)
-    reader = Ieee2030Meter(client, await client.discover())
-    await reader.read(now=0.0)
+    now = [0.0]
+    reader = Ieee2030Meter(client, await client.discover(), clock=lambda: now[0])
+    await reader.read()
     meter.fault = "missing_values"
+    now[0] = 10.0
     with pytest.raises(MeterResponseError, match="no current value"):
-        await reader.read(now=10.0)
+        await reader.read()
     meter.fault = "frozen"  # timePeriod/start stops advancing
-    data = await reader.read(now=20.0)  # a new start, seen for the first time: live
+    now[0] = 20.0
+    data = await reader.read()  # a new start, seen for the first time: live
     assert NET in data.readings
-    assert NET in (await reader.read(now=20.0 + 299)).readings
+    now[0] = 20.0 + 299
+    assert NET in (await reader.read()).readings
     # timePeriod/start has not advanced for 5 minutes: an old value, not a live one.
+    now[0] = 20.0 + 301
     with pytest.raises(MeterResponseError, match="no current value"):
-        await reader.read(now=20.0 + 301)
+        await reader.read()
     meter.fault = None
-    assert NET in (await reader.read(now=20.0 + 310)).readings
+    now[0] = 20.0 + 310
+    assert NET in (await reader.read()).readings
     await client.close()
 
 

@@ -13,14 +13,12 @@ from custom_components.smart_meter_hub.meters.units import canonical
 
 def test_net_power_is_import_minus_export() -> None:
     readings = {POWER_IMPORT: Reading(0.0, "W"), POWER_EXPORT: Reading(450.0, "W")}
-    assert with_net_power(readings, POWER_NET, POWER_IMPORT, POWER_EXPORT)[
-        POWER_NET
-    ] == Reading(-450.0, "W")
+    assert with_net_power(readings)[POWER_NET] == Reading(-450.0, "W")
 
 
 def test_net_power_without_a_usable_part_is_no_value() -> None:
     readings = {POWER_IMPORT: Reading(None, "W"), POWER_EXPORT: Reading(450.0, "W")}
-    result = with_net_power(readings, POWER_NET, POWER_IMPORT, POWER_EXPORT)
+    result = with_net_power(readings)
     assert result[POWER_NET].value is None
 
 
@@ -30,14 +28,9 @@ def test_meter_net_power_wins_and_missing_parts_derive_nothing() -> None:
         POWER_IMPORT: Reading(20.0, "W"),
         POWER_EXPORT: Reading(0.0, "W"),
     }
-    assert (
-        with_net_power(own, POWER_NET, POWER_IMPORT, POWER_EXPORT)[POWER_NET].value
-        == 10.0
-    )
+    assert with_net_power(own)[POWER_NET].value == 10.0
     only_import = {POWER_IMPORT: Reading(20.0, "W")}
-    assert POWER_NET not in with_net_power(
-        only_import, POWER_NET, POWER_IMPORT, POWER_EXPORT
-    )
+    assert POWER_NET not in with_net_power(only_import)
 
 
 @pytest.mark.parametrize(

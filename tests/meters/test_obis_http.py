@@ -65,7 +65,7 @@ async def test_every_format_and_code_style_gives_the_same_readings(
     start, response_format: str, code_style: str
 ) -> None:
     meter, client = await start(response_format=response_format, code_style=code_style)
-    data = await client.read(ALL)
+    data = await client.read()
     assert data.serial == "SIM-1"
     energy = data.readings[codes.ENERGY_IMPORT]
     assert energy.unit == "kWh"
@@ -82,7 +82,7 @@ async def test_every_format_and_code_style_gives_the_same_readings(
 async def test_meter_units_win_wh_and_kw_are_converted(start) -> None:
     # The simulator sends Wh with scaler 1 (tens of Wh) and power in kW.
     meter, client = await start(energy_unit="Wh", power_unit="kW")
-    data = await client.read(ALL)
+    data = await client.read()
     assert data.readings[codes.ENERGY_IMPORT].unit == "kWh"
     assert data.readings[codes.ENERGY_IMPORT].value == pytest.approx(
         meter.import_kwh, abs=0.01
@@ -95,7 +95,7 @@ async def test_meter_units_win_wh_and_kw_are_converted(start) -> None:
 
 async def test_numeric_strings_are_scaled(start) -> None:
     meter, client = await start(numeric_strings=True)
-    data = await client.read(ALL)
+    data = await client.read()
     assert data.readings[codes.ENERGY_IMPORT].value == pytest.approx(
         meter.import_kwh, abs=1e-3
     )
@@ -105,7 +105,7 @@ async def test_numeric_strings_are_scaled(start) -> None:
 async def test_codes_the_meter_does_not_know_are_absent(start) -> None:
     meter, client = await start()
     meter.missing = {"1-0:2.8.0", "1-0:52.7.0"}
-    data = await client.read(ALL)
+    data = await client.read()
     assert codes.ENERGY_EXPORT not in data.readings
     assert codes.VOLTAGE_L2 not in data.readings
     assert codes.VOLTAGE_L1 in data.readings
@@ -114,14 +114,14 @@ async def test_codes_the_meter_does_not_know_are_absent(start) -> None:
 async def test_bad_quality_is_not_a_value(start) -> None:
     meter, client = await start()
     meter.set_fault("quality_bad")
-    data = await client.read(ALL)
+    data = await client.read()
     assert data.readings[codes.ENERGY_IMPORT].value is None
     assert data.readings[codes.POWER_IMPORT].value is None
 
 
 async def test_token_is_sent(start) -> None:
     _meter, client = await start(token="s3cret")
-    assert (await client.read([codes.SERIAL])).serial == "SIM-1"
+    assert (await client.read_codes([codes.SERIAL])).serial == "SIM-1"
 
 
 @pytest.mark.parametrize(
@@ -140,24 +140,27 @@ async def test_faults_raise_typed_errors(
     meter, client = await start()
     meter.set_fault(fault, count=1)
     with pytest.raises(error):
-        await client.read(ALL)
-    assert (await client.read(ALL)).serial == "SIM-1"
+        await client.read()
+    assert (await client.read()).serial == "SIM-1"
 
 
-async def test_wrong_path_is_an_invalid_response(start, session) -> None:
-    _meter, client = await start()
-    other = ObisHttpClient(
-        session, "127.0.0.1", int(client._base.rsplit(":", 1)[1]), path="nope"
-    )
-    with pytest.raises(MeterResponseError):
-        await other.read(ALL)
+async def test_wrong_path_is_an_invalid_response(session) -> None:
+    server = ObisMeterServer([SimulatedObisMeter(serial="X")])
+    await server.start()
+    other = ObisHttpClient(session, "127.0.0.1", server.ports[0], path="nope")
+    try:
+        with pytest.raises(MeterResponseError):
+            await other.read()
+    finally:
+        await server.stop()
 
 
 async def test_timeout_is_a_connection_error(start) -> None:
     meter, client = await start(slow_seconds=2)
     meter.set_fault("timeout", count=1)
     with pytest.raises(MeterConnectionError, match="Timeout"):
-        await client.read(ALL, timeout=0.2)
+        client.timeout = 0.2
+        await client.read()
 
 
 async def test_refused_connection_is_a_connection_error(session) -> None:
@@ -166,14 +169,14 @@ async def test_refused_connection_is_a_connection_error(session) -> None:
     port = server.ports[0]
     await server.stop()
     with pytest.raises(MeterConnectionError):
-        await ObisHttpClient(session, "127.0.0.1", port).read(ALL)
+        await ObisHttpClient(session, "127.0.0.1", port).read()
 
 
 async def test_write_is_accepted_and_read_back(start) -> None:
     meter, client = await start()
     await client.write(ObisCode.parse("1-0:0.8.0"), 900)
     assert meter.written == {"1-0:0.8.0": 900}
-    data = await client.read([ObisCode.parse("1-0:0.8.0")])
+    data = await client.read_codes([ObisCode.parse("1-0:0.8.0")])
     assert data.readings[ObisCode.parse("1-0:0.8.0")].value == 900.0
 
 

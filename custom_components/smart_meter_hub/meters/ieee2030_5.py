@@ -1,4 +1,4 @@
-"""Xcel Energy / Itron meters over IEEE 2030.5 (SEP 2.0) with mutual TLS.
+"""IEEE 2030.5 (SEP 2.0) meters over HTTPS with mutual TLS (Itron Gen5 meters, for one).
 
 The meter serves one TLS connection at a time, closes an idle one after about 30 s, and
 its agent can hang. So: one keep-alive connection, one request at a time; a request that
@@ -19,14 +19,15 @@ import contextlib
 import ssl
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
 from .models import (
-    MeterAuthError,
     MeterConnectionError,
     MeterData,
     MeterIdentityError,
+    MeterPendingError,
     MeterResponseError,
     Reading,
     split_net_power,
@@ -58,6 +59,8 @@ CODES: Final = {
     MAX_DELIVERED: obis("1-0:1.6.0"),
     MAX_RECEIVED: obis("1-0:2.6.0"),
 }
+# DeviceInformation mfID (IANA private enterprise number) -> manufacturer.
+MANUFACTURERS: Final = {1233: "Itron"}
 UOM_W: Final = 38
 UOM_WH: Final = 72
 UOM_COS: Final = 65
@@ -65,7 +68,7 @@ FORWARD: Final = 1
 REVERSE: Final = 19
 
 
-class MeterNotApprovedError(MeterAuthError):
+class MeterNotApprovedError(MeterPendingError):
     """The meter refuses our certificate: the utility has not approved the LFDI (yet)."""
 
 
@@ -418,12 +421,18 @@ class Ieee2030Meter:
     """Reads one meter with a cached profile; tells live readings from stale ones."""
 
     def __init__(
-        self, client: Ieee2030Client, profile: MeterProfile, slow_every: int = 30
+        self,
+        client: Ieee2030Client,
+        profile: MeterProfile,
+        *,
+        slow_every: int = 30,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """No I/O."""
+        """No I/O; ``clock`` (seconds) dates the readings for the staleness check."""
         self.client = client
         self.profile = profile
         self.slow_every = slow_every
+        self.clock = clock
         self._polls = 0
         self._seen: dict[str, _Seen] = {}
         self._slow: dict[ObisCode, Reading] = {}
@@ -442,9 +451,9 @@ class Ieee2030Meter:
     def _scaled(self, role: str, value: int) -> float:
         return value * 10.0 ** self.profile.multipliers.get(role, 0)
 
-    async def read(self, now: float | None = None) -> MeterData:
+    async def read(self) -> MeterData:
         """One poll: 3 GETs, and every ``slow_every`` polls the slow readings too."""
-        moment = time.monotonic() if now is None else now
+        moment = self.clock()
         readings: dict[ObisCode, Reading] = {}
         roles = [role for role in FAST_ROLES if role in self.profile.readings]
         slow = self._polls % self.slow_every == 0
@@ -478,9 +487,7 @@ class Ieee2030Meter:
         return MeterData(
             readings=self._slow | readings,
             serial=str(self.profile.sfdi),
-            name=f"Xcel meter {self.profile.sfdi}",
-            manufacturer="Itron" if self.profile.manufacturer_id == 1233 else None,
-            model="Gen5 Riva (IEEE 2030.5)",
+            manufacturer=MANUFACTURERS.get(self.profile.manufacturer_id or 0),
             firmware=self.profile.software,
             raw=dict(self.last_raw),
         )

@@ -33,6 +33,20 @@ class MeterRefusedError(MeterError):
     """The meter understood the request and refused it (for example a write)."""
 
 
+class MeterPendingError(MeterError):
+    """The meter is there but does not serve us yet: a registration awaits approval.
+
+    Nothing the user could re-enter fixes it (so it is not an auth error): an outside
+    party (the utility) has to approve the client first. ``details`` are what the user
+    needs to know to get it approved (shown in the repair issue).
+    """
+
+    def __init__(self, message: str = "", details: Mapping[str, str] | None = None):
+        """Keep the details."""
+        super().__init__(message)
+        self.details: dict[str, str] = dict(details or {})
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One value, already scaled to the canonical unit of its quantity.
@@ -76,19 +90,14 @@ def split_net_power(net: float) -> dict[ObisCode, Reading]:
     }
 
 
-def with_net_power(
-    readings: Mapping[ObisCode, Reading],
-    net: ObisCode,
-    import_power: ObisCode,
-    export_power: ObisCode,
-) -> dict[ObisCode, Reading]:
+def with_net_power(readings: Mapping[ObisCode, Reading]) -> dict[ObisCode, Reading]:
     """Add signed net power (import minus export) when the meter has no value for it."""
     result = dict(readings)
-    imported, exported = readings.get(import_power), readings.get(export_power)
-    if net in readings or imported is None or exported is None:
+    imported, exported = readings.get(POWER_IMPORT), readings.get(POWER_EXPORT)
+    if POWER_NET in readings or imported is None or exported is None:
         return result
     if isinstance(imported.value, float) and isinstance(exported.value, float):
-        result[net] = Reading(imported.value - exported.value, imported.unit)
+        result[POWER_NET] = Reading(imported.value - exported.value, imported.unit)
     else:
-        result[net] = Reading(None, imported.unit)
+        result[POWER_NET] = Reading(None, imported.unit)
     return result

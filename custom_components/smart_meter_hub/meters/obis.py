@@ -68,6 +68,11 @@ class ObisCode(NamedTuple):
         return f"{self.a}-{self.b}:{self.c}.{self.d}.{self.e}.{self.f}"
 
     @property
+    def is_energy_counter(self) -> bool:
+        """A cumulative electricity register (``1-b:c.8.e``): it must never go back."""
+        return self.a == 1 and self.d == 8
+
+    @property
     def short(self) -> str:
         """Return ``A-B:C.D.E`` (the billing period is 255, the current one)."""
         base = f"{self.a}-{self.b}:{self.c}.{self.d}.{self.e}"
@@ -97,6 +102,8 @@ CURRENT_L3 = obis("1-0:71.7.0")
 VOLTAGE_L1 = obis("1-0:32.7.0")
 VOLTAGE_L2 = obis("1-0:52.7.0")
 VOLTAGE_L3 = obis("1-0:72.7.0")
+VOLTAGE = obis("1-0:12.7.0")  # any phase: single-phase meters
+CURRENT = obis("1-0:11.7.0")
 POWER_FACTOR = obis("1-0:13.7.0")
 FREQUENCY = obis("1-0:14.7.0")
 

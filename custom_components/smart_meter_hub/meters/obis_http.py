@@ -6,6 +6,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 import aiohttp
@@ -17,8 +18,9 @@ from .models import (
     MeterRefusedError,
     MeterResponseError,
     Reading,
+    with_net_power,
 )
-from .obis import SERIAL, ObisCode
+from .obis import DEFAULT_CODES, SERIAL, ObisCode
 from .units import canonical
 
 _LOGGER = logging.getLogger(__name__)
@@ -120,7 +122,11 @@ def parse_response(payload: Any) -> dict[ObisCode, Reading]:
 
 
 class ObisHttpClient:
-    """Read and write one OBIS HTTP JSON meter."""
+    """Read and write one OBIS HTTP JSON meter.
+
+    :meth:`read` asks for the configured ``codes`` (the serial number always included)
+    in one request and returns readings in canonical units, net power settled.
+    """
 
     def __init__(
         self,
@@ -130,8 +136,10 @@ class ObisHttpClient:
         *,
         token: str | None = None,
         path: str | None = None,
+        codes: Iterable[ObisCode] = DEFAULT_CODES,
+        timeout: float = POLL_TIMEOUT,
     ) -> None:
-        """Keep the address; no I/O happens here."""
+        """Keep the address and what to read; no I/O happens here."""
         self._session = session
         netloc = f"[{host}]" if ":" in host else host
         self._base = f"http://{netloc}:{port}"
@@ -140,7 +148,18 @@ class ObisHttpClient:
             read_path if read_path.startswith("/") else f"/{read_path}"
         )
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.poll_timeout = POLL_TIMEOUT
+        self.timeout = timeout
+        self.codes = tuple(codes)
+
+    @property
+    def codes(self) -> tuple[ObisCode, ...]:
+        """The codes each :meth:`read` asks for."""
+        return self._codes
+
+    @codes.setter
+    def codes(self, codes: tuple[ObisCode, ...]) -> None:
+        self._codes = codes if SERIAL in codes else (*codes, SERIAL)
+        self._body = {"obisCodes": [str(code) for code in self._codes]}
 
     async def _post(self, url: str, body: Any, timeout: float) -> Any:
         try:
@@ -178,15 +197,20 @@ class ObisHttpClient:
         ) as response:
             return response.status, await response.text()
 
-    async def read(
-        self, codes: Iterable[ObisCode], *, timeout: float | None = None
+    async def read(self) -> MeterData:
+        """One poll: the configured codes, within ``timeout``."""
+        data = await self._read(self._body, self.timeout)
+        return replace(data, readings=with_net_power(data.readings))
+
+    async def read_codes(
+        self, codes: Iterable[ObisCode], *, timeout: float = ON_DEMAND_TIMEOUT
     ) -> MeterData:
-        """Read ``codes`` in one request (within ``poll_timeout`` unless told)."""
-        body = {"obisCodes": [str(code) for code in codes]}
+        """Read arbitrary codes now, as the meter answers them."""
+        return await self._read({"obisCodes": [str(code) for code in codes]}, timeout)
+
+    async def _read(self, body: Any, timeout: float) -> MeterData:
         try:
-            payload = await self._post(
-                self._read_url, body, timeout or self.poll_timeout
-            )
+            payload = await self._post(self._read_url, body, timeout)
         except MeterRefusedError as err:
             raise MeterResponseError(str(err)) from err
         readings = parse_response(payload)

@@ -1,13 +1,13 @@
 """Our meters on core Modbus' shared connection (Home Assistant 2026.9 and later).
 
-Imported only where ``homeassistant.components.modbus.connection`` exists: the newest
-Home Assistant test run covers this module; older ones never load it.
+Imported only where ``homeassistant.components.modbus.connection`` exists (its library,
+modbus-connection, comes with core Modbus' requirements): the newest Home Assistant
+test run covers this module; older ones never load it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import ModuleType
@@ -16,11 +16,17 @@ from typing import Any, Protocol
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from modbus_connection import (  # type: ignore[import-not-found, unused-ignore]
+    ModbusSerialParams,
+    ModbusTcpParams,
+    exceptions as errors,
+)
 
-from .meters import MeterConnectionError, MeterResponseError
-from .meters.modbus import (
+from ...meters import (
     READ_HOLDING,
     Framing,
+    MeterConnectionError,
+    MeterResponseError,
     ModbusExceptionError,
     ModbusTransport,
     NoAnswerError,
@@ -43,14 +49,13 @@ class _Unit(Protocol):
 
 def _params(host: str, port: int, framing: Framing) -> Any:
     """The link as core Modbus names it, so other users of the gateway share it."""
-    link = importlib.import_module("modbus_connection")
     if framing == "rtu":
         # The form core Modbus turns RTU-over-TCP into, whoever asks for it.
         address = f"[{host}]" if ":" in host else host
-        return link.ModbusSerialParams(
+        return ModbusSerialParams(
             device=f"socket://{address}:{port}", framer="rtu", baudrate=115200
         )
-    return link.ModbusTcpParams(host=host, port=port)
+    return ModbusTcpParams(host=host, port=port)
 
 
 class SharedModbusTransport(PacedTransport):
@@ -67,7 +72,6 @@ class SharedModbusTransport(PacedTransport):
         super().__init__(framing, timeout=timeout)
         self._get_unit = get_unit
         self._units: dict[int, _Unit] = {}
-        self._errors = importlib.import_module("modbus_connection.exceptions")
 
     def _unit(self, unit: int) -> _Unit:
         if (held := self._units.get(unit)) is None:
@@ -78,7 +82,6 @@ class SharedModbusTransport(PacedTransport):
     async def _request(
         self, unit: int, function: int, address: int, count: int
     ) -> list[int]:
-        errors = self._errors
         try:
             target = self._unit(unit)
         except HomeAssistantError as err:  # the gateway is held with other settings
@@ -109,7 +112,7 @@ class SharedModbusTransport(PacedTransport):
         """Nothing to do: core Modbus closes the link when its last user unloads."""
 
 
-def entry_transport(
+def core_entry_transport(
     core: ModuleType,
     hass: HomeAssistant,
     entry: ConfigEntry,
@@ -125,7 +128,7 @@ def entry_transport(
 
 
 @asynccontextmanager
-async def flow_transport(
+async def core_flow_transport(
     core: ModuleType,
     hass: HomeAssistant,
     host: str,

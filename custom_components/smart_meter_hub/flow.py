@@ -1,0 +1,154 @@
+"""What every kind's config flow shares: one path to save a meter, one to update it.
+
+Each kind's steps live in its module (``kinds/``) as a :class:`MeterFlow` subclass;
+``config_flow.py`` composes them from the registry. Every kind ends in
+:meth:`MeterFlow.async_create_meter` or :meth:`MeterFlow.async_update_meter`, so each
+gets the same guarantees: the meter's unique id is set and checked, and no device id
+(serial number) the new entry would own is owned by another entry of any kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from typing import Any, ClassVar
+
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.data_entry_flow import AbortFlow
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import CONF_METER_TYPE, LOGGER
+from .coordinator import SmartMeterConfigEntry
+from .kind import MeterKind
+from .meters import (
+    MeterAuthError,
+    MeterConnectionError,
+    MeterError,
+    MeterPendingError,
+)
+
+PORT_SELECTOR = NumberSelector(
+    NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
+)
+PASSWORD_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+
+
+def address(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The host (trimmed) and the port (an integer: the number selector gives floats)."""
+    return {
+        CONF_HOST: str(user_input[CONF_HOST]).strip(),
+        CONF_PORT: int(user_input[CONF_PORT]),
+    }
+
+
+class FormError(Exception):
+    """What a form shows when a check fails: an error key per field, placeholders."""
+
+    def __init__(self, error: str, field: str = "base", **placeholders: str) -> None:
+        """``error`` is a key of config.error in the translations."""
+        super().__init__(error)
+        self.errors = {field: error}
+        self.placeholders = placeholders
+
+
+def form_error(err: MeterError) -> FormError:
+    """The one mapping of the meters' typed errors to form errors."""
+    if isinstance(err, MeterPendingError):
+        return FormError("not_approved", **err.details)
+    if isinstance(err, MeterAuthError):
+        return FormError("invalid_auth")
+    if isinstance(err, MeterConnectionError):
+        return FormError("cannot_connect")
+    return FormError("invalid_response")
+
+
+class MeterFlow(ConfigFlow):
+    """Base of every kind's flow steps (no domain: config_flow.py registers the whole)."""
+
+    VERSION = 1
+    MINOR_VERSION = 2
+    # Every kind by key; set by config_flow.py from the registry.
+    kinds: ClassVar[Mapping[str, MeterKind]] = {}
+
+    async def checked[T](self, check: Awaitable[T]) -> T:
+        """The result of a check against the meter, or a :class:`FormError`.
+
+        Whatever else goes wrong is logged and shown as "unknown": the form answers.
+        """
+        try:
+            return await check
+        except FormError:
+            raise
+        except MeterError as err:
+            raise form_error(err) from err
+        except Exception as err:
+            LOGGER.exception("Unexpected error while checking the meter")
+            raise FormError("unknown") from err
+
+    def kind_of(self, entry: SmartMeterConfigEntry) -> MeterKind | None:
+        """The kind of an existing entry (None for a kind this version does not know)."""
+        return self.kinds.get(entry.data.get(CONF_METER_TYPE, ""))
+
+    def _abort_if_meters_configured(
+        self, meter_ids: frozenset[str], *, besides: SmartMeterConfigEntry | None = None
+    ) -> None:
+        """Abort when another entry (of any kind) already owns one of these devices."""
+        for entry in self._async_current_entries(include_ignore=False):
+            kind = self.kind_of(entry)
+            if entry is besides or kind is None:
+                continue
+            if meter_ids & kind.meter_ids(entry.data, entry.unique_id):
+                raise AbortFlow("already_configured")
+
+    async def async_create_meter(
+        self,
+        key: str,
+        *,
+        title: str,
+        data: Mapping[str, Any],
+        unique_id: str | None,
+        options: Mapping[str, Any] | None = None,
+        updates: dict[str, Any] | None = None,
+    ) -> ConfigFlowResult:
+        """Save a new meter, unless it (or one of its devices) is configured already.
+
+        ``updates``: what an existing entry with the same unique id takes from this
+        flow (a meter found at a new address).
+        """
+        if unique_id is not None:
+            await self.async_set_unique_id(unique_id)
+            self._abort_if_unique_id_configured(updates=updates)
+        saved = {CONF_METER_TYPE: key, **data}
+        self._abort_if_meters_configured(self.kinds[key].meter_ids(saved, unique_id))
+        return self.async_create_entry(
+            title=title, data=saved, options=dict(options or {})
+        )
+
+    async def async_update_meter(
+        self,
+        entry: SmartMeterConfigEntry,
+        data: Mapping[str, Any],
+        *,
+        unique_id: str | None = None,
+        same_meter: bool = True,
+    ) -> ConfigFlowResult:
+        """Save new settings into ``entry`` (reconfigure, re-authenticate) and reload.
+
+        ``same_meter``: ``unique_id`` must be the entry's (another meter aborts);
+        otherwise the entry takes the new unique id (a gateway with other meters).
+        """
+        new_id = unique_id or entry.unique_id
+        if unique_id is not None and same_meter:
+            await self.async_set_unique_id(unique_id, raise_on_progress=False)
+            self._abort_if_unique_id_mismatch(reason="wrong_meter")
+        kind = self.kinds[entry.data[CONF_METER_TYPE]]
+        saved = {**data, CONF_METER_TYPE: kind.key}
+        self._abort_if_meters_configured(kind.meter_ids(saved, new_id), besides=entry)
+        return self.async_update_reload_and_abort(entry, data=saved, unique_id=new_id)

@@ -1,0 +1,46 @@
+"""What the Eastron kind's modules share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.helpers.selector import SelectSelector, SelectSelectorConfig
+
+from ...compat import vol
+from ...flow import PORT_SELECTOR
+from ...meters import Framing
+
+KEY: Final = "sdm630"
+CONF_FRAMING: Final = "framing"
+CONF_UNIT_IDS: Final = "unit_ids"
+CONF_METERS: Final = "meters"
+CONF_WORD_ORDER: Final = "word_order"
+CONF_SPACING: Final = "request_spacing"
+MODBUS_PORT: Final = 502
+FRAMING_LABELS: Final[dict[Framing, str]] = {
+    "tcp": "Modbus TCP",
+    "rtu": "RTU over TCP",
+}
+
+SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_HOST): str,
+        vol.Required(CONF_PORT, default=MODBUS_PORT): PORT_SELECTOR,
+        vol.Required(CONF_FRAMING, default="tcp"): SelectSelector(
+            SelectSelectorConfig(options=["tcp", "rtu"], translation_key=CONF_FRAMING)
+        ),
+        vol.Required(CONF_UNIT_IDS, default="1"): str,
+    }
+)
+
+
+def gateway_title(host: str, port: int) -> str:
+    """'SDM630 gateway 192.168.1.20', with the port when it is not Modbus' 502."""
+    return f"SDM630 gateway {host}" + ("" if port == MODBUS_PORT else f":{port}")
+
+
+def serials(data: Mapping[str, Any], unique_id: str | None = None) -> frozenset[str]:
+    """The meters configured on a gateway, by serial number (their device ids)."""
+    return frozenset(str(meter["serial"]) for meter in data.get(CONF_METERS, []))

@@ -1,0 +1,59 @@
+"""OBIS HTTP JSON meters: one entry per meter, identified by its serial number."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+from homeassistant.const import CONF_TOKEN
+from homeassistant.helpers.selector import SelectSelector, SelectSelectorConfig
+
+from ...compat import vol
+from ...coordinator import SmartMeterConfigEntry
+from ...kind import MeterKind, OptionsError, OptionsForm
+from ...meters import ObisCode, obis
+from .backend import async_create_backend
+from .const import CONF_OBIS_CODES, CONF_PATH, KEY
+from .flow import ObisHttpFlow
+
+__all__ = ["CONF_OBIS_CODES", "CONF_PATH", "KEY", "OBIS_HTTP"]
+
+
+def _options_fields(entry: SmartMeterConfigEntry) -> dict[Any, Any]:
+    current = entry.options.get(CONF_OBIS_CODES) or [
+        str(code) for code in obis.DEFAULT_CODES
+    ]
+    return {
+        vol.Required(CONF_OBIS_CODES, default=current): SelectSelector(
+            SelectSelectorConfig(
+                options=[str(code) for code in obis.DEFAULT_CODES],
+                multiple=True,
+                custom_value=True,
+            )
+        )
+    }
+
+
+def _options_values(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    codes: list[str] = []
+    for text in user_input.get(CONF_OBIS_CODES) or []:
+        try:
+            code = str(ObisCode.parse(text))
+        except ValueError as err:
+            raise OptionsError(CONF_OBIS_CODES, "invalid_obis_code") from err
+        if code not in codes:
+            codes.append(code)
+    return {CONF_OBIS_CODES: codes}
+
+
+OBIS_HTTP: Final = MeterKind(
+    key=KEY,
+    flow=ObisHttpFlow,
+    create_backend=async_create_backend,
+    default_interval=timedelta(seconds=60),
+    options=OptionsForm(fields=_options_fields, values=_options_values),
+    reconfigure_step="obis_http_reconfigure",
+    reauth_step="obis_http_reauth",
+    redact=frozenset({CONF_TOKEN}),
+)

@@ -1,0 +1,25 @@
+"""What the OBIS HTTP kind's modules share."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
+
+from ...compat import vol
+from ...flow import PASSWORD_SELECTOR, PORT_SELECTOR
+from ...meters import OBIS_HTTP_PORT
+
+KEY: Final = "obis_http"
+CONF_PATH: Final = "path"
+CONF_OBIS_CODES: Final = "obis_codes"
+MODEL: Final = "OBIS HTTP JSON meter"
+
+SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_HOST): str,
+        vol.Required(CONF_PORT, default=OBIS_HTTP_PORT): PORT_SELECTOR,
+        vol.Optional(CONF_TOKEN): PASSWORD_SELECTOR,
+        vol.Optional(CONF_PATH): str,
+    }
+)

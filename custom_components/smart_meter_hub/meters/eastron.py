@@ -1,0 +1,185 @@
+"""Eastron SDM meters behind a Modbus gateway: register maps and the reader.
+
+Every value is an IEEE-754 float in two input registers. A model is its register map
+and the blocks it is read in (at most 80 registers a request, even start and count);
+a block that the meter refuses with exception 02 is split rather than failing the meter.
+The SDM630's default set is read in two transactions: (0x0000, 80) and (0x0156, 16).
+0x0156 ("total kWh") is import plus export: it is the absolute energy, never consumption.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from .modbus import READ_HOLDING, READ_INPUT, ModbusExceptionError, ModbusTransport
+from .models import MeterData, MeterResponseError, Reading, split_net_power
+from .obis import POWER_NET, ObisCode, obis
+
+WordOrder = Literal["normal", "swapped"]
+SERIAL_REGISTER: Final = 0xFC00
+MODEL_REGISTER: Final = 0xFC02
+MANUFACTURER: Final = "Eastron"
+
+
+@dataclass(frozen=True, slots=True)
+class EastronModel:
+    """One meter model: what its registers mean, and how they are read."""
+
+    name: str
+    # register -> (OBIS code, unit); signed total power maps to net power
+    registers: Mapping[int, tuple[ObisCode, str | None]]
+    blocks: tuple[tuple[int, int], ...]
+
+
+SDM630: Final = EastronModel(
+    name="SDM630",
+    registers={
+        0x0000: (obis("1-0:32.7.0"), "V"),
+        0x0002: (obis("1-0:52.7.0"), "V"),
+        0x0004: (obis("1-0:72.7.0"), "V"),
+        0x0006: (obis("1-0:31.7.0"), "A"),
+        0x0008: (obis("1-0:51.7.0"), "A"),
+        0x000A: (obis("1-0:71.7.0"), "A"),
+        0x000C: (obis("1-0:36.7.0"), "W"),  # signed active power L1
+        0x000E: (obis("1-0:56.7.0"), "W"),
+        0x0010: (obis("1-0:76.7.0"), "W"),
+        0x001E: (obis("1-0:33.7.0"), None),
+        0x0020: (obis("1-0:53.7.0"), None),
+        0x0022: (obis("1-0:73.7.0"), None),
+        0x0034: (POWER_NET, "W"),  # signed total active power
+        0x0038: (obis("1-0:9.7.0"), "VA"),
+        0x003C: (obis("1-0:3.7.0"), "var"),
+        0x003E: (obis("1-0:13.7.0"), None),
+        0x0046: (obis("1-0:14.7.0"), "Hz"),
+        0x0048: (obis("1-0:1.8.0"), "kWh"),
+        0x004A: (obis("1-0:2.8.0"), "kWh"),
+        0x0156: (obis("1-0:15.8.0"), "kWh"),  # import + export: never consumption
+        0x015A: (obis("1-0:21.8.0"), "kWh"),
+        0x015C: (obis("1-0:41.8.0"), "kWh"),
+        0x015E: (obis("1-0:61.8.0"), "kWh"),
+        0x0160: (obis("1-0:22.8.0"), "kWh"),
+        0x0162: (obis("1-0:42.8.0"), "kWh"),
+        0x0164: (obis("1-0:62.8.0"), "kWh"),
+    },
+    blocks=((0x0000, 80), (0x0156, 16)),
+)
+
+MODELS: Final[dict[str, EastronModel]] = {model.name: model for model in (SDM630,)}
+# What the model register (holding 0xFC02) answers, with the name the device shows:
+# documented codes, and 0x0070 for the SDM630 from field reports.
+MODEL_CODES: Final[dict[int, tuple[EastronModel, str]]] = {
+    0x0070: (SDM630, "SDM630"),
+    0x0079: (SDM630, "SDM630MCT V2"),
+}
+
+
+def model_named(name: str | None) -> EastronModel:
+    """The register map of a model saved by name (entries from before model choice: SDM630)."""
+    if name in MODELS:
+        return MODELS[name]
+    return SDM630
+
+
+def decode_floats(
+    registers: list[int], word_order: WordOrder = "normal"
+) -> list[float]:
+    """Registers (high word first, or swapped) to IEEE-754 floats."""
+    if word_order == "swapped":
+        registers = [
+            word
+            for pair in zip(registers[1::2], registers[::2], strict=True)
+            for word in pair
+        ]
+    return list(
+        struct.unpack(
+            f">{len(registers) // 2}f", struct.pack(f">{len(registers)}H", *registers)
+        )
+    )
+
+
+async def identify(transport: ModbusTransport, unit: int) -> tuple[str, int | None]:
+    """Serial number (holding 0xFC00, uint32) and model code (0xFC02, where it answers)."""
+    high, low = await transport.read_registers(unit, READ_HOLDING, SERIAL_REGISTER, 2)
+    serial = str(high << 16 | low)
+    try:
+        (code,) = await transport.read_registers(unit, READ_HOLDING, MODEL_REGISTER, 1)
+    except ModbusExceptionError:
+        return serial, None
+    return serial, code
+
+
+class EastronMeter:
+    """One Eastron meter (one unit id) on a shared gateway connection."""
+
+    def __init__(
+        self,
+        transport: ModbusTransport,
+        unit: int,
+        *,
+        serial: str,
+        model: EastronModel = SDM630,
+        model_name: str | None = None,
+        word_order: WordOrder = "normal",
+    ) -> None:
+        """Attach to the gateway; no I/O. ``model_name`` is shown (default: the map's)."""
+        self.transport = transport
+        self.unit = unit
+        self.serial = serial
+        self.model = model
+        self.model_name = model_name or model.name
+        self.word_order: WordOrder = word_order
+
+    async def _read_block(self, start: int, count: int) -> dict[int, int]:
+        """Registers by address; a block refused with exception 02 is split in two."""
+        try:
+            registers = await self.transport.read_registers(
+                self.unit, READ_INPUT, start, count
+            )
+        except ModbusExceptionError as err:
+            if err.code != 2 or count <= 2:
+                if err.code == 2:
+                    return {}
+                raise
+            half = count // 2 // 2 * 2
+            first = await self._read_block(start, half)
+            return first | await self._read_block(start + half, count - half)
+        return dict(enumerate(registers, start))
+
+    async def read(self) -> MeterData:
+        """Read the model's blocks; any NaN fails the whole poll."""
+        registers: dict[int, int] = {}
+        raw: dict[str, list[int]] = {}
+        for start, count in self.model.blocks:
+            block = await self._read_block(start, count)
+            raw[f"0x{start:04X}"] = [
+                block.get(a, -1) for a in range(start, start + count)
+            ]
+            registers |= block
+        readings: dict[ObisCode, Reading] = {}
+        for address, (code, unit) in self.model.registers.items():
+            if address in registers and address + 1 in registers:
+                (value,) = decode_floats(
+                    [registers[address], registers[address + 1]], self.word_order
+                )
+                if not math.isfinite(value):
+                    raise MeterResponseError(
+                        f"unit {self.unit}: register 0x{address:04X} is not a number"
+                    )
+                if code == POWER_NET:
+                    readings |= split_net_power(value)
+                else:
+                    readings[code] = Reading(value, unit)
+        if not readings:
+            raise MeterResponseError(f"unit {self.unit}: no register could be read")
+        return MeterData(
+            readings=readings,
+            serial=self.serial,
+            name=f"{self.model.name} {self.serial}",
+            manufacturer=MANUFACTURER,
+            model=self.model_name,
+            raw=raw,
+        )
