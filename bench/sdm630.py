@@ -30,12 +30,11 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_meter_hub.meters.eastron import SDM630
-
-BLOCKS, REGISTERS = SDM630.blocks, SDM630.registers
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
 from ._harness import by_meter_count, child_meter, measure_polls
 
+BLOCKS, REGISTERS = SDM630.blocks, SDM630.registers
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 25020
 SCAN_SECONDS = 10
