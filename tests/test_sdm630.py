@@ -19,7 +19,9 @@ from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.smart_meter_hub.kinds.eastron.modbus_link import shared_connection
+from custom_components.smart_meter_hub.kinds.eastron.modbus_link import (
+    shared_connection,
+)
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
 from .helpers import start_reconfigure, state_of

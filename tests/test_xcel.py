@@ -25,11 +25,11 @@ from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.diagnostics import (
     async_get_config_entry_diagnostics,
 )
+from custom_components.smart_meter_hub.kinds.xcel.identity import async_stored_identity
 from custom_components.smart_meter_hub.meters.sep2_identity import (
     Identity,
     generate_identity,
 )
-from custom_components.smart_meter_hub.kinds.xcel.identity import async_stored_identity
 from meter_sim.xcel import FakeXcelMeter, load_capture
 
 from .helpers import start_reconfigure, state_of
@@ -395,7 +395,8 @@ async def test_hung_agent_backs_off_then_raises_a_repair_after_hours(
     backend = coordinator.backend
     clock = [dt_util.utcnow()]
     monkeypatch.setattr(
-        "custom_components.smart_meter_hub.kinds.xcel.backend.dt_util.utcnow", lambda: clock[0]
+        "custom_components.smart_meter_hub.kinds.xcel.backend.dt_util.utcnow",
+        lambda: clock[0],
     )
     await backend.client.close()
     xcel.fault = "hang"  # TCP accepted, nothing more, for hours

@@ -11,12 +11,12 @@ from custom_components.smart_meter_hub.meters import (
     MeterResponseError,
     ObisCode,
 )
-from custom_components.smart_meter_hub.meters.modbus import ModbusConnection
 from custom_components.smart_meter_hub.meters.eastron import (
     EastronMeter,
     decode_floats,
     identify,
 )
+from custom_components.smart_meter_hub.meters.modbus import ModbusConnection
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630, crc16
 
 IMPORT = ObisCode.parse("1-0:1.8.0")

@@ -158,8 +158,8 @@ async def test_wrong_path_is_an_invalid_response(session) -> None:
 async def test_timeout_is_a_connection_error(start) -> None:
     meter, client = await start(slow_seconds=2)
     meter.set_fault("timeout", count=1)
+    client.timeout = 0.2
     with pytest.raises(MeterConnectionError, match="Timeout"):
-        client.timeout = 0.2
         await client.read()
 
 
