@@ -22,7 +22,7 @@ XCEL_PORT = 18091
 
 
 def _gateways(host: str) -> list[Sdm630Gateway]:
-    """Two gateways: Modbus TCP with two meters (one exporting), RTU over TCP with one."""
+    """Modbus TCP with two SDM630 (one exporting); RTU over TCP with three models."""
     return [
         Sdm630Gateway(
             {
@@ -34,8 +34,18 @@ def _gateways(host: str) -> list[Sdm630Gateway]:
             framing="tcp",
             host=host,
         ),
+        # A sub-distribution: an SDM630, an SDM120 (it tells its model) and an SDM230
+        # (it does not: the flow asks which meter it is).
         Sdm630Gateway(
-            {1: SimulatedSdm630(serial=21000201, base_power_w=800, seed=3)},
+            {
+                1: SimulatedSdm630(serial=21000201, base_power_w=800, seed=3),
+                2: SimulatedSdm630(
+                    serial=21000202, model="SDM120", base_power_w=450, seed=4
+                ),
+                3: SimulatedSdm630(
+                    serial=21000203, model="SDM230", base_power_w=1200, seed=5
+                ),
+            },
             framing="rtu",
             host=host,
         ),

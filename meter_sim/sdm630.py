@@ -34,15 +34,30 @@ def crc16(frame: bytes) -> bytes:
     return struct.pack("<H", crc)
 
 
-INPUT_RANGES = ((0x0000, 0x0050), (0x0156, 0x0166 + 2))
+# Per model: the input register ranges it answers, the most registers one request
+# may ask for, and what its model register (holding 0xFC02) says (None: nothing).
+MODELS: dict[str, tuple[tuple[tuple[int, int], ...], int, int | None]] = {
+    "SDM630": (((0x0000, 0x0050), (0x0156, 0x0166 + 2)), 80, 0x0070),
+    "SDM120": (((0x0000, 0x0050), (0x0156, 0x0158)), 80, 0x0020),
+    "SDM230": (((0x0000, 0x0050), (0x0156, 0x0158)), 80, None),
+    "SDM72D-M": (((0x0000, 0x0050), (0x0156, 0x0158)), 60, 0x0089),
+}
+SINGLE_PHASE = ("SDM120", "SDM230")
+OWN_CODE = -1
 
 
 @dataclass
 class SimulatedSdm630:
-    """One meter: serial number, evolving values, current fault."""
+    """One Eastron meter (an SDM630 unless ``model`` says otherwise).
+
+    Serial number, evolving values, current fault.
+    """
 
     serial: int
-    model_code: int | None = 0x0070  # None: firmware without the model register
+    model: str = "SDM630"
+    # The model register's answer (default: the model's own); None: firmware without
+    # the register.
+    model_code: int | None = OWN_CODE
     base_power_w: float = 2300.0
     import_kwh: float = 180.1
     export_kwh: float = 0.0
@@ -53,9 +68,14 @@ class SimulatedSdm630:
     clock: Callable[[], float] = time.monotonic
     requests: int = 0
     _last: float = field(default=0.0, repr=False)
+    ranges: tuple[tuple[int, int], ...] = field(init=False, repr=False)
+    max_count: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Start the clock and the random walk."""
+        self.ranges, self.max_count, own_code = MODELS[self.model]
+        if self.model_code == OWN_CODE:
+            self.model_code = own_code
         self._random = random.Random(self.seed)
         self._last = self.clock()
         self._power = self.base_power_w
@@ -92,6 +112,14 @@ class SimulatedSdm630:
             0x0160: self.export_kwh * 0.5, 0x0162: self.export_kwh * 0.3,
             0x0164: self.export_kwh * 0.2,
         }  # fmt: skip
+        if self.model in SINGLE_PHASE:
+            values = {
+                0x0000: voltages[0], 0x0006: abs(self._power) / voltages[0],
+                0x000C: self._power, 0x0012: abs(self._power) * 1.03,
+                0x0018: abs(self._power) * 0.2, 0x001E: 0.96,
+                0x0046: values[0x0046], 0x0048: values[0x0048], 0x004A: self.export_kwh,
+                0x0156: self.import_kwh + self.export_kwh,
+            }  # fmt: skip
         if self.fault == "glitch":
             self.fault = None  # once
         if self.fault == "nan":
@@ -100,11 +128,9 @@ class SimulatedSdm630:
 
     def registers(self, start: int, count: int) -> list[int] | int:
         """Registers for an input read, or a Modbus exception code."""
-        if count > 80 or count < 1 or start % 2 or count % 2:
+        if count > self.max_count or count < 1 or start % 2 or count % 2:
             return 2
-        if not any(
-            low <= start and start + count <= high for low, high in INPUT_RANGES
-        ):
+        if not any(low <= start and start + count <= high for low, high in self.ranges):
             return 2
         floats = self.input_registers()
         words: list[int] = []

@@ -275,7 +275,7 @@ async def finish_flow(page: Page) -> None:
 
 async def add_sdm630_gateway(page: Page) -> None:
     """Two SDM630 behind one gateway: each its own device."""
-    await add_integration(page, "Eastron SDM630 behind a Modbus gateway")
+    await add_integration(page, "Eastron SDM meters behind a Modbus gateway")
     await form_field(page, "Gateway host").fill("127.0.0.1")
     await form_field(page, "Port").fill(str(SDM630_PORT))
     await form_field(page, "Unit ids").fill("1, 2")

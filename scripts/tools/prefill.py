@@ -30,7 +30,8 @@ FLOWS: list[list[dict[str, Any]]] = [
     ],
     [
         {"next_step_id": "sdm630"},
-        {"host": LOCAL, "port": 15021, "framing": "rtu", "unit_ids": "1"},
+        {"host": LOCAL, "port": 15021, "framing": "rtu", "unit_ids": "1, 2, 3"},
+        {"model": "SDM230"},  # unit 3 does not tell its model
     ],
     # The Xcel meter: identity, its LFDI, then its address; the flow finishes while it
     # waits for the (simulated) utility to approve the identity.

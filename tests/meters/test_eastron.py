@@ -7,9 +7,12 @@ from collections.abc import AsyncGenerator, Callable
 import pytest
 
 from custom_components.smart_meter_hub.meters import (
+    EASTRON_MODEL_CODES,
     MeterConnectionError,
     MeterResponseError,
     ObisCode,
+    eastron_model_named,
+    obis,
 )
 from custom_components.smart_meter_hub.meters.eastron import (
     EastronMeter,
@@ -23,6 +26,7 @@ IMPORT = ObisCode.parse("1-0:1.8.0")
 NET = ObisCode.parse("1-0:16.7.0")
 ABSOLUTE = ObisCode.parse("1-0:15.8.0")
 VOLTAGE_L1 = ObisCode.parse("1-0:32.7.0")
+VOLTAGE, CURRENT, POWER_IMPORT = obis.VOLTAGE, obis.CURRENT, obis.POWER_IMPORT
 
 
 @pytest.fixture
@@ -175,3 +179,50 @@ async def test_gateway_gone_mid_session_then_back(gateway) -> None:
     await gw.start(port)  # the gateway restarts: the next poll reconnects
     readings = (await reader(connection, 1).read()).readings
     assert readings[IMPORT].value is not None
+
+
+@pytest.mark.parametrize(
+    ("model", "code", "shown", "transactions"),
+    [
+        ("SDM120", 0x0020, "SDM120", 2),
+        ("SDM230", None, None, 2),
+        ("SDM72D-M", 0x0089, "SDM72D-M v2", 3),
+    ],
+)
+async def test_each_model_reads_its_own_register_map(
+    gateway, model: str, code: int | None, shown: str | None, transactions: int
+) -> None:
+    gw, connection = await gateway(units=1)
+    gw.units[1] = simulated = SimulatedSdm630(serial=1001, model=model)
+    serial, model_code = await identify(connection, 1)
+    assert model_code == code
+    detected = EASTRON_MODEL_CODES.get(model_code) if model_code else None
+    assert (detected[1] if detected else None) == shown
+    meter = EastronMeter(connection, 1, serial=serial, model=eastron_model_named(model))
+    before = gw.transactions
+    data = await meter.read()
+    # Within the model's limits (the SDM72D-M takes 60 registers a request at most):
+    # never a refused block split into more requests.
+    assert gw.transactions - before == transactions
+    readings = data.readings
+    assert readings[IMPORT].value == pytest.approx(simulated.import_kwh, abs=0.01)
+    assert readings[NET].value == pytest.approx(2300, rel=0.1)
+    assert readings[POWER_IMPORT].value == readings[NET].value
+    assert readings[ABSOLUTE].value >= readings[IMPORT].value
+    if model in ("SDM120", "SDM230"):
+        # One phase: its voltage and current, no per-phase codes.
+        assert 225 < readings[VOLTAGE].value < 235
+        assert readings[CURRENT].value == pytest.approx(10, rel=0.1)
+        assert VOLTAGE_L1 not in readings
+    else:
+        assert 225 < readings[VOLTAGE_L1].value < 235
+    assert data.model == model
+    assert data.manufacturer == "Eastron"
+
+
+def test_models_saved_by_the_name_they_show() -> None:
+    # Entries from before other models were read name SDM630 variants, or nothing.
+    for name in (None, "SDM630", "SDM630MCT V2", "SDM630 (model code 0x1234)"):
+        assert eastron_model_named(name).name == "SDM630"
+    assert eastron_model_named("SDM72D-M v2").name == "SDM72D-M"
+    assert eastron_model_named("SDM120").name == "SDM120"

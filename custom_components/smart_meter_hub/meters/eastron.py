@@ -1,10 +1,11 @@
 """Eastron SDM meters behind a Modbus gateway: register maps and the reader.
 
 Every value is an IEEE-754 float in two input registers. A model is its register map
-and the blocks it is read in (at most 80 registers a request, even start and count);
-a block that the meter refuses with exception 02 is split rather than failing the meter.
-The SDM630's default set is read in two transactions: (0x0000, 80) and (0x0156, 16).
-0x0156 ("total kWh") is import plus export: it is the absolute energy, never consumption.
+and the blocks it is read in (even start and count, at most 80 registers a request, 60
+for the SDM72D-M); a block that the meter refuses with exception 02 is split rather
+than failing the meter. The SDM630's default set is read in two transactions: (0x0000,
+80) and (0x0156, 16); the single-phase SDM120 and SDM230 in two as well, the SDM72D-M in
+three. 0x0156 ("total kWh") is import plus export: the absolute energy, never consumption.
 """
 
 from __future__ import annotations
@@ -68,19 +69,74 @@ SDM630: Final = EastronModel(
     blocks=((0x0000, 80), (0x0156, 16)),
 )
 
-MODELS: Final[dict[str, EastronModel]] = {model.name: model for model in (SDM630,)}
+# Single-phase meters: the one phase's voltage and current, signed active power.
+_SINGLE_PHASE: Final[dict[int, tuple[ObisCode, str | None]]] = {
+    0x0000: (obis("1-0:12.7.0"), "V"),
+    0x0006: (obis("1-0:11.7.0"), "A"),
+    0x000C: (POWER_NET, "W"),  # signed: negative while exporting
+    0x0012: (obis("1-0:9.7.0"), "VA"),
+    0x0018: (obis("1-0:3.7.0"), "var"),
+    0x001E: (obis("1-0:13.7.0"), None),
+    0x0046: (obis("1-0:14.7.0"), "Hz"),
+    0x0048: (obis("1-0:1.8.0"), "kWh"),
+    0x004A: (obis("1-0:2.8.0"), "kWh"),
+    0x0156: (obis("1-0:15.8.0"), "kWh"),  # import + export: never consumption
+}
+
+SDM120: Final = EastronModel(
+    name="SDM120", registers=_SINGLE_PHASE, blocks=((0x0000, 76), (0x0156, 2))
+)
+SDM230: Final = EastronModel(
+    name="SDM230", registers=_SINGLE_PHASE, blocks=((0x0000, 76), (0x0156, 2))
+)
+# Three phases, at most 60 registers a request (its manual: 30 parameters).
+SDM72D_M: Final = EastronModel(
+    name="SDM72D-M",
+    registers={
+        0x0000: (obis("1-0:32.7.0"), "V"),
+        0x0002: (obis("1-0:52.7.0"), "V"),
+        0x0004: (obis("1-0:72.7.0"), "V"),
+        0x0006: (obis("1-0:31.7.0"), "A"),
+        0x0008: (obis("1-0:51.7.0"), "A"),
+        0x000A: (obis("1-0:71.7.0"), "A"),
+        0x000C: (obis("1-0:36.7.0"), "W"),
+        0x000E: (obis("1-0:56.7.0"), "W"),
+        0x0010: (obis("1-0:76.7.0"), "W"),
+        0x0034: (POWER_NET, "W"),
+        0x003E: (obis("1-0:13.7.0"), None),
+        0x0046: (obis("1-0:14.7.0"), "Hz"),
+        0x0048: (obis("1-0:1.8.0"), "kWh"),
+        0x004A: (obis("1-0:2.8.0"), "kWh"),
+        0x0156: (obis("1-0:15.8.0"), "kWh"),
+    },
+    blocks=((0x0000, 18), (0x0034, 24), (0x0156, 2)),
+)
+
+MODELS: Final[dict[str, EastronModel]] = {
+    model.name: model for model in (SDM630, SDM120, SDM230, SDM72D_M)
+}
 # What the model register (holding 0xFC02) answers, with the name the device shows:
-# documented codes, and 0x0070 for the SDM630 from field reports.
+# the codes the meters' manuals document, and 0x0070 for the SDM630 from field
+# reports. The SDM230's manual documents none: the user picks it.
 MODEL_CODES: Final[dict[int, tuple[EastronModel, str]]] = {
+    0x0020: (SDM120, "SDM120"),
     0x0070: (SDM630, "SDM630"),
     0x0079: (SDM630, "SDM630MCT V2"),
+    0x0084: (SDM72D_M, "SDM72D-M"),
+    0x0089: (SDM72D_M, "SDM72D-M v2"),
 }
 
 
 def model_named(name: str | None) -> EastronModel:
-    """The register map of a model saved by name (entries from before model choice: SDM630)."""
+    """The register map of a model saved by its name or the name it shows.
+
+    Entries from before other models were read hold SDM630 variants (or nothing).
+    """
     if name in MODELS:
         return MODELS[name]
+    for model, shown in MODEL_CODES.values():
+        if name == shown:
+            return model
     return SDM630
 
 

@@ -10,7 +10,7 @@ from homeassistant.helpers.selector import SelectSelector, SelectSelectorConfig
 
 from ...compat import vol
 from ...flow import PORT_SELECTOR
-from ...meters import Framing
+from ...meters import EASTRON_MODELS, Framing
 
 KEY: Final = "sdm630"
 CONF_FRAMING: Final = "framing"
@@ -18,6 +18,7 @@ CONF_UNIT_IDS: Final = "unit_ids"
 CONF_METERS: Final = "meters"
 CONF_WORD_ORDER: Final = "word_order"
 CONF_SPACING: Final = "request_spacing"
+CONF_MODEL: Final = "model"
 MODBUS_PORT: Final = 502
 FRAMING_LABELS: Final[dict[Framing, str]] = {
     "tcp": "Modbus TCP",
@@ -44,3 +45,14 @@ def gateway_title(host: str, port: int) -> str:
 def serials(data: Mapping[str, Any], unique_id: str | None = None) -> frozenset[str]:
     """The meters configured on a gateway, by serial number (their device ids)."""
     return frozenset(str(meter["serial"]) for meter in data.get(CONF_METERS, []))
+
+
+MODEL_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_MODEL, default="SDM630"): SelectSelector(
+            SelectSelectorConfig(
+                options=list(EASTRON_MODELS), translation_key=CONF_MODEL
+            )
+        )
+    }
+)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from homeassistant.config_entries import ConfigFlowResult
+from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_PORT
 
 from ...flow import FormError, MeterFlow, address
@@ -20,9 +20,11 @@ from ...meters import (
 from .const import (
     CONF_FRAMING,
     CONF_METERS,
+    CONF_MODEL,
     CONF_UNIT_IDS,
     FRAMING_LABELS,
     KEY,
+    MODEL_SCHEMA,
     SCHEMA,
     gateway_title,
 )
@@ -82,11 +84,16 @@ class EastronFlow(MeterFlow):
                     raise
                 except MeterError as err:
                     raise FormError("unit_no_answer", unit=str(unit)) from err
-                model = None
-                if code is not None:
-                    known = EASTRON_MODEL_CODES.get(code)
-                    model = known[1] if known else f"SDM630 (model code 0x{code:04X})"
-                meters.append({"unit": unit, "serial": serial, "model": model})
+                known = EASTRON_MODEL_CODES.get(code) if code is not None else None
+                meters.append(
+                    {
+                        "unit": unit,
+                        "serial": serial,
+                        # None: the meter does not say; the user picks it.
+                        "model": known[1] if known else None,
+                        "code": None if code is None else f"0x{code:04X}",
+                    }
+                )
         return meters
 
     async def _async_gateway(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,6 +108,8 @@ class EastronFlow(MeterFlow):
         )
         return {**where, CONF_FRAMING: framing, CONF_METERS: meters}
 
+    _gateway: dict[str, Any] | None = None
+
     async def async_step_sdm630(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -109,21 +118,51 @@ class EastronFlow(MeterFlow):
         placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
-                data = await self._async_gateway(user_input)
+                self._gateway = await self._async_gateway(user_input)
             except FormError as err:
                 errors, placeholders = err.errors, err.placeholders
             else:
-                return await self.async_create_meter(
-                    KEY,
-                    title=gateway_title(data[CONF_HOST], data[CONF_PORT]),
-                    data=data,
-                    unique_id=data[CONF_METERS][0]["serial"],
-                )
+                return await self.async_step_sdm630_model()
         return self.async_show_form(
             step_id=KEY,
             data_schema=self.add_suggested_values_to_schema(SCHEMA, user_input),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    async def async_step_sdm630_model(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Which model each meter is, where its model register does not say."""
+        data = cast(dict[str, Any], self._gateway)
+        undecided = [meter for meter in data[CONF_METERS] if meter["model"] is None]
+        if user_input is not None:
+            undecided.pop(0)["model"] = user_input[CONF_MODEL]
+        if undecided:
+            meter = undecided[0]
+            return self.async_show_form(
+                step_id="sdm630_model",
+                data_schema=MODEL_SCHEMA,
+                description_placeholders={
+                    "unit": str(meter["unit"]),
+                    "serial": meter["serial"],
+                    "code": meter["code"] or "-",
+                },
+            )
+        for meter in data[CONF_METERS]:
+            meter.pop("code", None)
+        if self.source == SOURCE_RECONFIGURE:
+            return await self.async_update_meter(
+                self._get_reconfigure_entry(),
+                data,
+                unique_id=data[CONF_METERS][0]["serial"],
+                same_meter=False,
+            )
+        return await self.async_create_meter(
+            KEY,
+            title=gateway_title(data[CONF_HOST], data[CONF_PORT]),
+            data=data,
+            unique_id=data[CONF_METERS][0]["serial"],
         )
 
     async def async_step_sdm630_reconfigure(
@@ -135,16 +174,15 @@ class EastronFlow(MeterFlow):
         placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
-                data = await self._async_gateway(user_input)
+                self._gateway = data = await self._async_gateway(user_input)
             except FormError as err:
                 errors, placeholders = err.errors, err.placeholders
             else:
-                return await self.async_update_meter(
-                    entry,
-                    data,
-                    unique_id=data[CONF_METERS][0]["serial"],
-                    same_meter=False,
-                )
+                # A meter already on the gateway keeps the model it was given.
+                known = {m["serial"]: m.get("model") for m in entry.data[CONF_METERS]}
+                for meter in data[CONF_METERS]:
+                    meter["model"] = meter["model"] or known.get(meter["serial"])
+                return await self.async_step_sdm630_model()
         current = {
             **entry.data,
             CONF_UNIT_IDS: ", ".join(str(m["unit"]) for m in entry.data[CONF_METERS]),
