@@ -15,7 +15,7 @@ from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHE
 from homeassistant.components.blueprint.importer import fetch_blueprint_from_url
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.const import STATE_OFF, STATE_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import load_yaml_dict
 from pytest_homeassistant_custom_component.common import (
@@ -30,6 +30,7 @@ from pytest_homeassistant_custom_component.test_util.aiohttp import (
 from meter_sim.obis_http import SimulatedObisMeter
 
 from .conftest import SERIAL
+from .helpers import state_of
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "blueprints" / "automation" / "smart_meter_hub"
@@ -48,7 +49,7 @@ def meter() -> SimulatedObisMeter:
 
 
 @pytest.fixture
-def notifications(hass: HomeAssistant, tmp_path: Path) -> list:
+def notifications(hass: HomeAssistant, tmp_path: Path) -> list[ServiceCall]:
     """The blueprints in a configuration folder of their own, and a notify action."""
     hass.config.config_dir = str(tmp_path)
     target = tmp_path / "blueprints" / "automation" / "smart_meter_hub"
@@ -140,7 +141,7 @@ async def test_phantom_load_notifies_once_after_the_night(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     config_entry: MockConfigEntry,
-    notifications: list,
+    notifications: list[ServiceCall],
 ) -> None:
     freezer.move_to(datetime(2026, 11, 21, 0, 50, tzinfo=BERLIN))
     await set_up_meter(hass, config_entry)
@@ -148,11 +149,12 @@ async def test_phantom_load_notifies_once_after_the_night(
     await use_blueprint(hass, PHANTOM, phantom_load_sensor=phantom)
 
     while freezer.time_to_freeze.astimezone(BERLIN).hour < 5:  # the night, 01:00-05:00
-        assert hass.states.get(phantom).state != STATE_ON
+        assert state_of(hass, phantom) != STATE_ON
         await next_poll(hass, freezer, timedelta(minutes=5))
     await next_poll(hass, freezer, timedelta(minutes=5))
 
     state = hass.states.get(phantom)
+    assert state is not None
     assert state.state == STATE_ON
     assert len(notifications) == 1
     message = notifications[0].data["message"]
@@ -166,7 +168,7 @@ async def test_phantom_load_notifies_once_after_the_night(
     assert await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
     await next_poll(hass, freezer, timedelta(minutes=5))
-    assert hass.states.get(phantom).state == STATE_ON
+    assert state_of(hass, phantom) == STATE_ON
     assert len(notifications) == 1
 
 
@@ -174,7 +176,7 @@ async def test_high_consumption_notifies_with_the_power(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     config_entry: MockConfigEntry,
-    notifications: list,
+    notifications: list[ServiceCall],
 ) -> None:
     freezer.move_to(datetime(2026, 11, 21, 18, 0, tzinfo=BERLIN))
     await set_up_meter(hass, config_entry)
@@ -183,13 +185,13 @@ async def test_high_consumption_notifies_with_the_power(
     await use_blueprint(
         hass, HIGH, high_consumption_sensor=high, power_sensor=power, title="Oven?"
     )
-    assert hass.states.get(high).state == STATE_OFF
+    assert state_of(hass, high) == STATE_OFF
 
     for _ in range(5):
         await next_poll(hass, freezer, timedelta(seconds=61))
-        if hass.states.get(high).state == STATE_ON:
+        if state_of(hass, high) == STATE_ON:
             break
-    assert hass.states.get(high).state == STATE_ON
+    assert state_of(hass, high) == STATE_ON
     assert len(notifications) == 1
     message = notifications[0].data["message"]
     quoted = re.fullmatch(
@@ -208,7 +210,7 @@ async def test_high_consumption_message_without_a_power_sensor(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     config_entry: MockConfigEntry,
-    notifications: list,
+    notifications: list[ServiceCall],
 ) -> None:
     freezer.move_to(datetime(2026, 11, 21, 18, 0, tzinfo=BERLIN))
     await set_up_meter(hass, config_entry)
@@ -216,7 +218,7 @@ async def test_high_consumption_message_without_a_power_sensor(
     await use_blueprint(hass, HIGH, high_consumption_sensor=high)
     for _ in range(5):
         await next_poll(hass, freezer, timedelta(seconds=61))
-    assert hass.states.get(high).state == STATE_ON
+    assert state_of(hass, high) == STATE_ON
     assert [call.data for call in notifications] == [
         {
             "title": "High consumption",
