@@ -55,13 +55,8 @@ def can_learn(interval_s: float | None) -> bool:
     For the options form: ``False`` for intervals above :data:`MAX_LEARN_INTERVAL_S`,
     and for anything that is not a positive finite number.
     """
-    if interval_s is None or isinstance(interval_s, bool):
-        return False
-    try:
-        value = float(interval_s)
-    except (TypeError, ValueError):
-        return False
-    return math.isfinite(value) and 0 < value <= MAX_LEARN_INTERVAL_S
+    value = _finite(interval_s)
+    return value is not None and 0 < value <= MAX_LEARN_INTERVAL_S
 
 
 class Outcome(StrEnum):
