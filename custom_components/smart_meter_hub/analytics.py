@@ -88,6 +88,7 @@ class MeterAnalytics:
         self.night = NightBaseline(time_zone)
         self.high = HighConsumption()
         self.phantom_threshold_w = DEFAULT_PHANTOM_THRESHOLD_W
+        self.last_power: float | None = None
         self.apply_options(options)
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
@@ -102,6 +103,7 @@ class MeterAnalytics:
 
     def add(self, when: datetime, power: float | None) -> None:
         """Take one sample of whole-home power (None: the meter did not answer)."""
+        self.last_power = power
         self.night.add(when, power)
         self.high.add(when, power)
 
@@ -164,6 +166,26 @@ class EntryAnalytics:
         analytics.add(now, whole_home_power(values))
         self.store.changed()
         return analytics.state()
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment a meter's high consumption turns over if power holds."""
+        due = [d for analytics in self.meters.values() if (d := analytics.high.due)]
+        return min(due, default=None)
+
+    def tick(self, now: datetime) -> dict[str, AnalyticsState]:
+        """Time passed with no new sample: judge high consumption on the last one.
+
+        Returns the new state of each meter whose high consumption turned over.
+        """
+        changed: dict[str, AnalyticsState] = {}
+        for device_id, analytics in self.meters.items():
+            due = analytics.high.due
+            if due is None or due > now or analytics.last_power is None:
+                continue
+            before = analytics.high.on
+            if analytics.high.add(now, analytics.last_power) != before:
+                changed[device_id] = analytics.state()
+        return changed
 
     def missed(self, now: datetime, device_ids: Iterable[str]) -> None:
         """These meters did not answer: the gap counts as unseen."""

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -175,6 +176,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self._slots = hass.data.setdefault(
             POLL_SLOTS, asyncio.Semaphore(MAX_CONCURRENT_POLLS)
         )
+        self._unsub_tick: CALLBACK_TYPE | None = None
 
     async def _async_setup(self) -> None:
         """Restore the counters and the analytics before the first poll."""
@@ -184,11 +186,24 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
     async def async_shutdown(self) -> None:
         """Stop polling; save counters and analytics now (a reload must not lose them)."""
         await super().async_shutdown()
+        self._cancel_tick()
         await self.counters.store.async_save()
         await self.analytics.store.async_save()
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
         """New options: what to read, and the analytics' thresholds and window."""
+        if decoding := [
+            key
+            for key, default in self.kind.decoding_options.items()
+            if options.get(key, default) != self.options.get(key, default)
+        ]:
+            # Values decoded the old way must not judge the new ones (nor the reverse).
+            LOGGER.info(
+                "%s: %s changed, the energy counters start afresh",
+                self.config_entry.title,
+                ", ".join(decoding),
+            )
+            self.counters.forget()
         self.options = dict(options)
         self.backend.apply_options(options)
         self.analytics.apply_options(options)
@@ -212,7 +227,32 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self.analytics.missed(
             now, [device for device in self.analytics.meters if device not in fetched]
         )
+        self._arm_tick()
         return HubState(devices, frozenset(fetched))
+
+    def _cancel_tick(self) -> None:
+        if self._unsub_tick is not None:
+            self._unsub_tick()
+            self._unsub_tick = None
+
+    def _arm_tick(self) -> None:
+        """Judge high consumption when its delay ends, even if no new sample comes."""
+        self._cancel_tick()
+        if (due := self.analytics.next_due()) is not None:
+            self._unsub_tick = async_track_point_in_utc_time(self.hass, self._tick, due)
+
+    @callback
+    def _tick(self, now: datetime) -> None:
+        self._unsub_tick = None
+        changed = self.analytics.tick(now)
+        if changed and self.data is not None:
+            devices = dict(self.data.devices)
+            for device_id, analytics in changed.items():
+                if (state := devices.get(device_id)) is not None:
+                    devices[device_id] = replace(state, analytics=analytics)
+            self.data = replace(self.data, devices=devices)
+            self.async_update_listeners()
+        self._arm_tick()
 
     def _translated(self, err: MeterError) -> Exception:
         """What the user is told about ``err``, in their language."""

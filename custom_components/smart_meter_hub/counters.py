@@ -80,6 +80,11 @@ class EntryCounters:
             self.store.changed()
         return values
 
+    def forget(self) -> None:
+        """Start afresh: the meter's values are decoded another way from now on."""
+        self.guard.forget()
+        self.store.changed()
+
     def diagnostics(self) -> dict[str, dict[str, Any]]:
         """The last accepted values and the rejections, keyed ``device:code``."""
         return {"last_accepted": self.guard.dump(), "rejections": self.guard.rejections}

@@ -113,8 +113,12 @@ class MeterKind:
     # Steps of ``flow`` that reconfigure / re-authenticate an entry, if the kind has them.
     reconfigure_step: str | None = None
     reauth_step: str | None = None
-    # Entry data keys, and keys of the meter's raw answers, that diagnostics redact.
+    # Entry data keys that diagnostics redact (beyond address, token, serial, title).
     redact: frozenset[str] = frozenset()
+    # Options that change how the meter's values are decoded (a word order), with their
+    # defaults: changing one makes the counters' guard forget what it accepted under
+    # the old decoding.
+    decoding_options: Mapping[str, Any] = field(default_factory=dict)
     # Repair issue (translation key) while the meter waits for an outside approval
     # (MeterPendingError), and after how long a silent meter gets one.
     pending_issue: str | None = None

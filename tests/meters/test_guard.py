@@ -131,3 +131,40 @@ def test_malformed_saved_state_is_ignored(data: object) -> None:
     guard.load(data)
     assert guard.last("import") is None
     assert guard.check("import", 3.0, 0).value == 3.0
+
+
+@pytest.mark.parametrize("garbage", [1.5e-23, 3e-6, 2e12, 1e38])
+def test_implausible_first_value_never_becomes_the_baseline(
+    guard: EnergyGuard, garbage: float
+) -> None:
+    # A gateway with the wrong word order: the import counter reads as 1e-23 kWh (or
+    # 1e38). It is not published, and the real counter, once decoded right, is.
+    verdict = guard.check("import", garbage, 0)
+    assert verdict.value is None
+    assert verdict.first
+    assert guard.last("import") is None
+    assert guard.check("import", 180.1, 10).value == 180.1
+
+
+def test_garbage_above_any_meter_is_rejected_later_too(guard: EnergyGuard) -> None:
+    guard.check("import", 100.0, 0)
+    assert guard.check("import", 2e12, 1e12).rejected is Rejection.INVALID
+
+
+def test_forget_after_the_decoding_changed(guard: EnergyGuard) -> None:
+    # Decoded the wrong way, a plausible-looking value was accepted; the user fixes the
+    # word order: new readings are not judged against the old decoding.
+    guard.check("sdm:1-0:1.8.0", 5_000.0, 0)
+    guard.check("sdm:1-0:2.8.0", 20.0, 0)
+    guard.check("other:1-0:1.8.0", 7.0, 0)
+    guard.forget("sdm:")
+    assert guard.check("sdm:1-0:1.8.0", 180.1, 10).value == 180.1
+    assert guard.last("other:1-0:1.8.0") == 7.0
+
+
+def test_saved_garbage_is_not_restored(guard: EnergyGuard) -> None:
+    guard.load(
+        {"a": {"value": 1e30, "timestamp": 0}, "b": {"value": 5, "timestamp": 0}}
+    )
+    assert guard.last("a") is None
+    assert guard.last("b") == 5.0

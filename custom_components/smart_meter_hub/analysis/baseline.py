@@ -200,6 +200,15 @@ class HighConsumption:
         self.on = False
         self._since: datetime | None = None
 
+    @property
+    def due(self) -> datetime | None:
+        """When the state turns over if power stays where it is (None: nothing pending).
+
+        A sensor that reports only on change sends no new sample while power holds:
+        the caller adds the last sample again at this moment, so time passing counts.
+        """
+        return None if self._since is None else self._since + self.delay
+
     def add(self, when: datetime, power: float | None) -> bool:
         """Take one sample; return whether high consumption is on."""
         if power is None or not math.isfinite(power):

@@ -5,7 +5,11 @@ one as a meter reset and adds the whole new value to the sum; a counter that rea
 and then its real value again adds its whole lifetime to one hour. So each counter reading
 is checked against the last accepted one before it is published:
 
-* NaN, infinite or negative: rejected;
+* NaN, infinite, negative or above ``MAX_COUNTER_KWH``: rejected;
+* a counter's first value (no accepted value yet) must be plausible: 0 (a counter that
+  has never counted), or at least ``MIN_FIRST_KWH``. A value like 1e-23 kWh (a float read
+  with its two words swapped) is rejected, so it never becomes the baseline against
+  which the real counter would later be judged;
 * lower than the last accepted value (a drop to 0 included): rejected, unless a genuine
   reset is confirmed: ``confirm_polls`` consecutive readings, all below the last accepted
   value, never decreasing among themselves, and counting (the last is above the first);
@@ -15,7 +19,9 @@ is checked against the last accepted one before it is published:
 
 A counter whose first reading is 0 (export in a home without solar) is a true 0.
 The last accepted values are plain data (:meth:`dump` / :meth:`load`) so the caller can
-persist them across restarts.
+persist them across restarts; :meth:`forget` drops them when the meter's values are
+decoded another way from now on (a changed word order): new readings must not be judged
+against values decoded the old way.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from typing import Any, Final
 
 DEFAULT_MAX_POWER_W: Final = 250_000.0  # a 400 A three-phase supply, with margin
 DEFAULT_CONFIRM_POLLS: Final = 3
+# No electricity meter counts a terawatt-hour: above this, a value is garbage.
+MAX_COUNTER_KWH: Final = 1e9
+# A first reading between 0 and this is no counter (0.1 Wh: below any meter's resolution).
+MIN_FIRST_KWH: Final = 1e-4
 # Counters are floats from meters with a few decimals: ignore differences below this.
 _EPSILON_KWH: Final = 1e-6
 
@@ -35,6 +45,7 @@ class Rejection(StrEnum):
     """Why a counter reading was not published."""
 
     INVALID = "invalid"
+    IMPLAUSIBLE = "implausible first value"
     DECREASE = "decrease"
     JUMP = "jump"
 
@@ -81,9 +92,11 @@ class EnergyGuard:
     def check(self, key: str, value: float, timestamp: float) -> Verdict:
         """Check one reading of counter ``key`` taken at ``timestamp``."""
         counter = self._counters.get(key)
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value) or not 0 <= value <= MAX_COUNTER_KWH:
             return self._reject(key, counter, Rejection.INVALID)
         if counter is None:
+            if 0 < value < MIN_FIRST_KWH:
+                return self._reject(key, counter, Rejection.IMPLAUSIBLE)
             self._counters[key] = _Counter(value, timestamp)
             return Verdict(value)
         if value < counter.value - _EPSILON_KWH:
@@ -125,6 +138,11 @@ class EnergyGuard:
         counter.rejecting = reason
         return Verdict(None, reason, first=first)
 
+    def forget(self, prefix: str = "") -> None:
+        """Forget the accepted values of the counters whose key starts with ``prefix``."""
+        for key in [key for key in self._counters if key.startswith(prefix)]:
+            del self._counters[key]
+
     def last(self, key: str) -> float | None:
         """Return the last accepted value of ``key``."""
         counter = self._counters.get(key)
@@ -149,6 +167,6 @@ class EnergyGuard:
                 isinstance(value, int | float)
                 and isinstance(timestamp, int | float)
                 and math.isfinite(value)
-                and value >= 0
+                and 0 <= value <= MAX_COUNTER_KWH
             ):
                 self._counters[str(key)] = _Counter(float(value), float(timestamp))

@@ -57,4 +57,5 @@ EASTRON: Final = MeterKind(
     meter_ids=serials,
     reconfigure_step="sdm630_reconfigure",
     redact=frozenset({"serial"}),
+    decoding_options={CONF_WORD_ORDER: "normal"},
 )
