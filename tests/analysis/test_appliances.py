@@ -762,3 +762,47 @@ def test_learner_config_can_be_tuned() -> None:
     assert config.window_s(2.0) == 40.0
     assert config.window_s(10.0) == 160.0
     assert config.window_s(15.0) == 160.0
+
+
+def test_a_burst_of_transitions_without_readings_is_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    learner = ApplianceLearner()
+    observations: list[Observation] = []
+    for k in range(5000):
+        observations += learner.add_transition(float(k), f"switch.s{k % 7}", k % 2 == 0)
+
+    assert {o.outcome for o in observations} == {Outcome.DROPPED}
+    assert len(observations) == 5000 - 256
+    assert len(learner._transitions) == 4096
+    dropped = [r for r in caplog.records if "dropping" in r.getMessage()]
+    assert len([r for r in dropped if r.levelname == "WARNING"]) == 1
+
+
+def test_too_many_single_missed_readings_reject_the_window() -> None:
+    learner = ApplianceLearner()
+    # Every fifth reading missed: never two in a row, but a fifth of each window.
+    observations = run_home(
+        learner,
+        toggles(KETTLE, 4, 600.0, 600.0),
+        {KETTLE: 2000.0},
+        reading=lambda t, w: None if round(t) % 10 == 0 else w,
+    )
+    assert set(outcomes(observations, KETTLE)) == {Outcome.MISSING}
+
+
+def test_not_learned_until_precise_enough() -> None:
+    learner = ApplianceLearner(config=LearnerConfig(precision_w=0.5))
+    run_home(learner, toggles(LAMP, 4, 600.0, 600.0), {LAMP: 42.0})
+    estimate = learner.estimate(LAMP)
+    assert estimate.observations == 4
+    assert estimate.learned_power_w is None
+    assert estimate.spread_w is not None
+
+
+def test_noise_of_the_home_is_measured() -> None:
+    learner = ApplianceLearner()
+    assert learner.noise_w is None
+    run_home(learner, toggles(KETTLE, 4, 600.0, 600.0), {KETTLE: 2000.0})
+    # Uniform ±30 W noise: a robust sigma around 20 W.
+    assert learner.noise_w == pytest.approx(20.0, abs=6.0)
