@@ -31,6 +31,8 @@ import aiohttp
 import pytest
 from playwright.async_api import Locator, Page, async_playwright, expect
 
+from . import _ha
+
 ROOT = Path(__file__).resolve().parents[1]
 # One folder per Python (so per Home Assistant version, see requirements_test.txt).
 ARTIFACTS = (
@@ -54,18 +56,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 USER, PASSWORD = "e2e", "e2e-password"
-
-
-async def _wait_for_http(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as response:
-                    if response.status < 500:
-                        return
-            await asyncio.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
 @contextlib.asynccontextmanager
@@ -111,7 +101,7 @@ async def environment(tmp_path: Path) -> AsyncIterator[None]:
         ),
     ]
     try:
-        await _wait_for_http(f"{BASE}/api/onboarding", 180)
+        await _ha.wait_for_http(f"{BASE}/api/onboarding", 180)
         yield
     finally:
         for process in processes:
@@ -128,46 +118,13 @@ async def environment(tmp_path: Path) -> AsyncIterator[None]:
 
 
 async def onboard() -> str:
-    """Create the owner account through the onboarding API; return an access token."""
-    client = f"{BASE}/"
-    async with aiohttp.ClientSession() as session:
-        user = {
-            "client_id": client,
-            "name": "E2E",
-            "username": USER,
-            "password": PASSWORD,
-            "language": "en",
-        }
-        async with session.post(f"{BASE}/api/onboarding/users", json=user) as response:
-            code = (await response.json())["auth_code"]
-        body = {"grant_type": "authorization_code", "code": code, "client_id": client}
-        async with session.post(f"{BASE}/auth/token", data=body) as response:
-            token: str = (await response.json())["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        for step, payload in (
-            ("core_config", {}),
-            ("analytics", {}),
-            ("integration", {"client_id": client, "redirect_uri": client}),
-        ):
-            async with session.post(
-                f"{BASE}/api/onboarding/{step}", headers=headers, json=payload
-            ):
-                pass
-    return token
+    """Create the owner account; return an access token."""
+    return await _ha.onboard(BASE, USER, PASSWORD)
 
 
 async def ws_command(token: str, command: dict[str, object]) -> dict[str, object]:
     """Send one command over Home Assistant's websocket API; return its answer."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{BASE}/api/websocket") as ws,
-    ):
-        await ws.receive_json()
-        await ws.send_json({"type": "auth", "access_token": token})
-        await ws.receive_json()
-        await ws.send_json({"id": 1, **command})
-        answer: dict[str, object] = await ws.receive_json()
-        return answer
+    return await _ha.ws_command(BASE, token, command)
 
 
 async def energy_validation(token: str) -> list[object]:

@@ -167,6 +167,10 @@ class EntryAnalytics:
         self.store.changed()
         return analytics.state()
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Each meter's last night and the night in progress, as saved."""
+        return self._dump()
+
     def next_due(self) -> datetime | None:
         """The earliest moment a meter's high consumption turns over if power holds."""
         due = [d for analytics in self.meters.values() if (d := analytics.high.due)]

@@ -87,4 +87,5 @@ async def async_get_config_entry_diagnostics(
         "energy_guard": {
             name: _without_ids(record, aliases) for name, record in counters.items()
         },
+        "analytics": _without_ids(coordinator.analytics.diagnostics(), aliases),
     }
