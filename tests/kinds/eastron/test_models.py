@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr
@@ -49,8 +49,16 @@ async def _submit_gateway(hass: HomeAssistant, gateway: Sdm630Gateway) -> dict:
     )
 
 
-def _model(registry: dr.DeviceRegistry, serial: str) -> str | None:
-    device = registry.async_get_device(identifiers={(DOMAIN, serial)})
+def _model(registry: dr.DeviceRegistry, entry: ConfigEntry, serial: str) -> str | None:
+    """The model of the meter's device (the lookup every supported version has)."""
+    device = next(
+        (
+            device
+            for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+            if (DOMAIN, serial) in device.identifiers
+        ),
+        None,
+    )
     assert device is not None, serial
     return device.model
 
@@ -71,10 +79,11 @@ async def test_models_detected_or_picked_each_read_its_own_registers(
         result["flow_id"], {"model": "SDM230"}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
     await hass.async_block_till_done()
-    assert _model(device_registry, "2001") == "SDM120"
-    assert _model(device_registry, "2002") == "SDM230"
-    assert _model(device_registry, "2003") == "SDM72D-M v2"
+    assert _model(device_registry, entry, "2001") == "SDM120"
+    assert _model(device_registry, entry, "2002") == "SDM230"
+    assert _model(device_registry, entry, "2003") == "SDM72D-M v2"
     # Single-phase meters: their voltage and current are main values, shown.
     for device in ("sdm120_2001", "sdm230_2002"):
         assert 225 < float(state_of(hass, f"sensor.{device}_voltage")) < 235
@@ -121,5 +130,5 @@ async def test_reconfigure_keeps_the_model_a_meter_was_given(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
-    assert _model(device_registry, "2002") == "SDM230"
-    assert _model(device_registry, "2004") == "SDM230"
+    assert _model(device_registry, entry, "2002") == "SDM230"
+    assert _model(device_registry, entry, "2004") == "SDM230"
