@@ -4,15 +4,29 @@ Serves a real meter's capture, ``data/itron_riva_3_2_50.json`` (origin and licen
 ``data/NOTICE.md``), with live values for demand and the two summations, over TLS 1.2 with
 ECDHE-ECDSA-AES128-CCM8, asking for a client certificate and accepting only the
 registered ones (the utility's approval). Like the real meter it serves one connection
-at a time and closes a connection idle for ``idle_timeout`` seconds.
+at a time, closes a connection idle for ``idle_timeout`` seconds, and resumes TLS
+sessions (tickets and its session cache); it counts full and resumed handshakes, and how
+long connections were held.
+
+Its counters count along its clock (``clock``, Unix seconds: a test's frozen time moves
+it), with a demand that changes every 15 minutes, and it remembers the counters at every
+15-minute boundary: the interval ReadingSets of "WH Received (Interval)" (``/upt/1/mr/11``)
+and "WH Delivered (Interval)" (``/upt/1/mr/12``) are served from that history in the
+capture's structure (12-hour sets, newest first, ``localID`` the interval's index), so
+they always agree with the summations. Downtime is simulated by not asking it (its
+counters still count), by ``hang``, or by :meth:`FakeXcelMeter.go_down`.
 
 Faults (``meter.fault = name``): ``hang`` (accepts TCP, never answers), ``handshake_once``
 (the next handshake fails, the one after succeeds: a transient BAD_SIGNATURE),
 ``missing_values`` (readings without ``<value>``), ``frozen`` (timePeriod/start stops
-advancing), ``forbidden`` (HTTP 403 to everything), ``drop_next`` (the next request
-on an open connection gets no answer: the connection closes, as at the idle edge). ``older_agent = True`` serves the
-profile of agents before 3.2.50 (dataQualifier 2, TOU and summation ReadingTypes told
-apart only by their description, no ``<touTier>``).
+advancing), ``forbidden`` (HTTP 403 to everything), ``drop_next`` (the next request on an
+open connection gets no answer: the connection closes, as at the idle edge),
+``garbage`` (bytes that are not HTTP), ``oversize`` (answers over 1 MB), ``slow``
+(answers after ``slow_seconds``). ``older_agent = True`` serves the profile of agents
+before 3.2.50 (dataQualifier 2, TOU and summation ReadingTypes told apart only by their
+description, no ``<touTier>``, no interval ReadingSets); ``intervals = False`` an agent
+that lists no interval data at all. ``interval_faults`` spoils single intervals,
+``future_interval`` lists one that has not happened yet.
 """
 
 from __future__ import annotations
@@ -25,9 +39,12 @@ import re
 import socket
 import ssl
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -42,6 +59,32 @@ from custom_components.smart_meter_hub.meters.sep2_identity import (
 CAPTURE = Path(__file__).resolve().parent / "data" / "itron_riva_3_2_50.json"
 CAPTURE_LFDI = "F289A6F0493D756E057A2B5B59538112697B5A15"
 CAPTURE_SFDI = "651057190448"
+INTERVAL = 900  # seconds: the meter's interval data
+SET_SECONDS = 43200  # one ReadingSet of interval data: 12 hours
+RECEIVED_INTERVALS = 11
+DELIVERED_INTERVALS = 12
+INTERVAL_READINGS = {
+    RECEIVED_INTERVALS: "WH Received (Interval)",
+    DELIVERED_INTERVALS: "WH Delivered (Interval)",
+}
+LIST = (
+    '<{kind} xmlns="urn:ieee:std:2030.5:ns" href="{href}" subscribable="0" '
+    'all="{all}" results="{n}">{items}\n</{kind}>\n'
+)
+SET_ITEM = """
+    <ReadingSet href="{href}">
+        <mRID>{start:032X}</mRID>
+        <description>{description}</description>
+        <timePeriod><duration>{duration}</duration><start>{start}</start></timePeriod>
+        <ReadingListLink href="{href}/r" all="{count}"/>
+    </ReadingSet>"""
+INTERVAL_ITEM = """
+    <Reading href="{href}">
+        <qualityFlags>01</qualityFlags>
+        <value>{value}</value>
+        <localID>{local}</localID>
+    </Reading>"""
+INTERVAL_PATH = re.compile(r"^/upt/1/mr/(1[12])/rs(?:/(\d+)/r)?$")
 READING = """<Reading xmlns="urn:ieee:std:2030.5:ns" href="{href}">
     <qualityFlags>01</qualityFlags>
     <timePeriod><duration>1</duration><start>{start}</start></timePeriod>
@@ -71,28 +114,49 @@ class FakeXcelMeter:
         demand_w: float = 2439.0,
         identity: Identity | None = None,
         seed: int = 1,
+        clock: Callable[[], float] = time.time,
+        keep_sets: int = 60,
     ) -> None:
-        """The meter's own identity is generated (blocking) unless given."""
+        """The meter's own identity is generated (blocking) unless given.
+
+        ``clock`` (Unix seconds) is the meter's time: its counters count along it and
+        its intervals are dated by it. ``keep_sets`` is how many 12-hour ReadingSets of
+        interval data it remembers (the real one: 60, 30 days).
+        """
         self.host = host
         self.port = 0
         self.idle_timeout = idle_timeout
         self.identity = identity or generate_identity()
         self.capture = load_capture()
         self.fault: str | None = None
+        self.slow_seconds = 2.0
         self.older_agent = False
+        self.intervals = True  # False: an agent with no interval ReadingSets
+        # Interval start -> "missing", "negative", "absurd", "duplicate" or "empty".
+        self.interval_faults: dict[int, str] = {}
+        self.future_interval = False  # lists an interval that has not happened yet
+        self.chunked = False  # answers in chunked transfer encoding
         self.registered: dict[str, str] = {}  # LFDI -> certificate PEM
         self.demand_w = demand_w
         self.delivered_wh = 42239863.0
         self.received_wh = 8783719.0
         self.connections = 0
         self.handshakes = 0
+        self.full_handshakes = 0
+        self.resumed_handshakes = 0
         self.requests = 0
         self.refused = 0
         self.cpu_seconds = 0.0
-        self._random = random.Random(seed)
-        self._last = time.monotonic()
+        self.held_seconds = 0.0
+        self.clock = clock
+        self.keep_sets = keep_sets
+        self._seed = seed
+        self._at = clock()
+        self._bounds: dict[int, tuple[float, float]] = {}  # interval start -> counters
+        self._seed_history()
         self._frozen_start: int | None = None
-        self._busy = False
+        self._idle = threading.Event()
+        self._idle.set()
         self._listener: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._open: set[socket.socket] = set()
@@ -122,6 +186,8 @@ class FakeXcelMeter:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
             context.set_ciphers(CIPHERS)
+            # Sessions resumable by ticket and by the server's session cache.
+            context.options &= ~ssl.OP_NO_TICKET
             folder = Path(self._folder.name)
             (folder / "meter.pem").write_text(self.identity.certificate_pem)
             (folder / "meter.key").write_text(self.identity.key_pem)
@@ -145,23 +211,36 @@ class FakeXcelMeter:
         self.port = listener.getsockname()[1]
         self._accepting = asyncio.create_task(self._accept_loop(listener))
 
+    async def go_down(self) -> None:
+        """The meter is off the network: connections are refused (the port stays)."""
+        await self._close_listener()
+
+    async def come_back(self) -> None:
+        """The meter is back on the network, at the same port."""
+        await self.start(self.port)
+
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-            if self._accepting is not None:
-                self._accepting.cancel()
-            for connection in list(self._open):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-                connection.close()
-            await asyncio.gather(
-                *self._tasks,
-                *([self._accepting] if self._accepting else []),
-                return_exceptions=True,
-            )
+        await self._close_listener()
         self._folder.cleanup()
+
+    async def _close_listener(self) -> None:
+        if self._listener is None:
+            return
+        self._listener.close()
+        self._listener = None
+        if self._accepting is not None:
+            self._accepting.cancel()
+        for connection in list(self._open):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+        await asyncio.gather(
+            *self._tasks,
+            *([self._accepting] if self._accepting else []),
+            return_exceptions=True,
+        )
+        self._accepting = None
 
     async def _accept_loop(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -170,11 +249,11 @@ class FakeXcelMeter:
             connection.setblocking(True)
             self.connections += 1
             self._open.add(connection)
-            for _ in range(10):  # a closing session gets a moment to finish
-                if not self._busy:
-                    break
-                await asyncio.sleep(0.05)
-            if self._busy:
+            # A closing session gets a moment to finish (waited for in real time:
+            # a test may have frozen the event loop's clock).
+            if not self._idle.is_set():
+                await asyncio.to_thread(self._idle.wait, 0.5)
+            if not self._idle.is_set():
                 self.refused += 1  # one TLS connection at a time
                 self._drop(connection)
                 continue
@@ -184,7 +263,7 @@ class FakeXcelMeter:
                 self.fault = None
                 self._drop(connection)  # the handshake fails once
                 continue
-            self._busy = True
+            self._idle.clear()
             task = asyncio.create_task(asyncio.to_thread(self._session, connection))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -196,6 +275,7 @@ class FakeXcelMeter:
     def _session(self, connection: socket.socket) -> None:
         """One client connection, blocking: handshake, then requests until idle."""
         cpu = time.thread_time()  # this thread's CPU: handshake and answers
+        opened = time.perf_counter()
         try:
             self.handshakes += 1
             connection.settimeout(5)
@@ -213,39 +293,106 @@ class FakeXcelMeter:
                     while socket.socket.recv(tls, 4096):
                         pass
                 raise
+            if tls.session_reused:
+                self.resumed_handshakes += 1
+            else:
+                self.full_handshakes += 1
             tls.settimeout(self.idle_timeout)
             stream = tls.makefile("rb")
             while request := stream.readline():
                 while stream.readline() not in (b"\r\n", b"\n", b""):
                     pass
-                if self.fault == "drop_next":
-                    self.fault = None
-                    return  # closed at the idle edge: the request gets no answer
-                status, body = self._answer(request.decode("latin-1").split()[1])
-                payload = body.encode()
-                tls.sendall(
-                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
-                    "Content-Type: application/sep+xml\r\n"
-                    f"Content-Length: {len(payload)}\r\n\r\n".encode()
-                    + payload
-                )
+                if not self._serve(tls, request):
+                    return
         except (OSError, ValueError):
             pass  # refused certificate, idle timeout, client gone, server stopped
         finally:
             self.cpu_seconds += time.thread_time() - cpu
-            self._busy = False
+            self.held_seconds += time.perf_counter() - opened
             self._drop(connection)
+            self._idle.set()
+
+    def _serve(self, tls: ssl.SSLSocket, request: bytes) -> bool:
+        """Answer one request; False when the connection is to close."""
+        fault = self.fault
+        if fault == "drop_next":
+            self.fault = None
+            return False  # closed at the idle edge: the request gets no answer
+        if fault == "garbage":
+            self.requests += 1
+            tls.sendall(b"\x16\x03\x01 this is not HTTP \xff\xfe\r\n\r\n")
+            return False
+        if fault == "slow":
+            time.sleep(self.slow_seconds)
+        status, body = self._answer(request.decode("latin-1").split()[1])
+        payload = body.encode()
+        if fault == "oversize":
+            payload = b"<Time>" + b" " * 1_200_000 + b"</Time>"
+        head = (
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+            "Content-Type: application/sep+xml\r\n"
+        )
+        if self.chunked:
+            chunks = b"".join(
+                f"{len(part):x}\r\n".encode() + part + b"\r\n"
+                for part in (
+                    payload[n : n + 1000] for n in range(0, len(payload), 1000)
+                )
+            )
+            tls.sendall(
+                f"{head}Transfer-Encoding: chunked\r\n\r\n".encode()
+                + chunks
+                + b"0\r\n\r\n"
+            )
+        else:
+            tls.sendall(
+                f"{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+            )
+        return True
+
+    # The meter's energy: counters that count along its clock, and their history.
+
+    def _power(self, moment: float) -> float:
+        """Demand during the interval that contains ``moment``: the base, ±5 %."""
+        slot = int(moment // INTERVAL)
+        wobble = random.Random(self._seed * 1_000_003 + slot).uniform(-0.05, 0.05)
+        return self.demand_w * (1 + wobble)
+
+    def _count(self, moment: float, seconds: float) -> None:
+        """Count ``seconds`` of the demand at ``moment`` (negative: count backwards)."""
+        power = self._power(moment)
+        energy = abs(power) * seconds / 3600
+        if power >= 0:
+            self.delivered_wh += energy
+        else:
+            self.received_wh += energy
+
+    def _seed_history(self) -> None:
+        """What the meter remembers from before it was started: counters backwards."""
+        delivered, received = self.delivered_wh, self.received_wh
+        moment = self._at
+        oldest = moment - self.keep_sets * SET_SECONDS
+        boundary = float(int(moment // INTERVAL) * INTERVAL)
+        while boundary >= oldest:
+            self._count(boundary, boundary - moment)
+            self._bounds[int(boundary)] = (self.delivered_wh, self.received_wh)
+            moment, boundary = boundary, boundary - INTERVAL
+        self.delivered_wh, self.received_wh = delivered, received
 
     def _advance(self) -> int:
-        now = time.monotonic()
-        hours = (now - self._last) / 3600
-        self._last = now
-        if self.demand_w >= 0:
-            self.delivered_wh += self.demand_w * hours
-        else:
-            self.received_wh -= self.demand_w * hours
-        self.demand_w += self._random.uniform(-20, 20)
-        start = int(time.time())
+        """Count up to the meter's clock; the start of the live readings' timePeriod."""
+        now = self.clock()
+        while self._at < now:
+            boundary = (int(self._at // INTERVAL) + 1) * INTERVAL
+            step = min(now, boundary)
+            self._count(self._at, step - self._at)
+            self._at = step
+            if step == boundary:
+                self._bounds[boundary] = (self.delivered_wh, self.received_wh)
+        oldest = now - self.keep_sets * SET_SECONDS - INTERVAL
+        for boundary in [b for b in self._bounds if b < oldest]:
+            del self._bounds[boundary]
+        start = int(now)
         if self.fault == "frozen":
             if self._frozen_start is None:
                 self._frozen_start = start - 60  # the agent stopped a minute ago
@@ -253,13 +400,27 @@ class FakeXcelMeter:
         self._frozen_start = None
         return start
 
+    def interval_wh(self, start: int, delivered: bool = True) -> int:
+        """The energy of the interval starting at ``start``, as the meter lists it (Wh)."""
+        index = 0 if delivered else 1
+        end = self._bounds[start + INTERVAL][index]
+        return round(end) - round(self._bounds[start][index])
+
+    def intervals_of_hour(self, hour: int, delivered: bool = True) -> int:
+        """The energy of the hour starting at ``hour`` (Unix seconds), from its intervals."""
+        return sum(
+            self.interval_wh(hour + n * INTERVAL, delivered)
+            for n in range(3600 // INTERVAL)
+        )
+
     def _answer(self, path: str) -> tuple[int, str]:
         self.requests += 1
         if self.fault == "forbidden":
             return 403, ""
         start = self._advance()
+        demand = self._power(self.clock())
         live = {
-            "/upt/1/mr/1/r": round(self.demand_w),
+            "/upt/1/mr/1/r": round(demand),
             "/upt/1/mr/2/r": round(self.received_wh),
             "/upt/1/mr/3/r": round(self.delivered_wh),
         }
@@ -268,6 +429,8 @@ class FakeXcelMeter:
                 "" if self.fault == "missing_values" else f"<value>{live[path]}</value>"
             )
             return 200, READING.format(href=path, start=start, value=value)
+        if (sets := _interval_path(path)) is not None:
+            return self._interval_answer(*sets)
         body = self.capture.get(path) or self.capture.get(f"{path}?s=0&l=25")
         if body is None:
             return 404, ""
@@ -276,7 +439,97 @@ class FakeXcelMeter:
         )
         if self.older_agent:
             body = _older(path, body)
+        if not self.intervals and path.startswith("/upt/1/mr?"):
+            body = _without_intervals(body)
         return 200, body
+
+    # Interval data: ReadingSets of 12 hours, newest first, as the captured agent.
+
+    def _sets(self) -> list[int]:
+        """The starts of the ReadingSets the meter has, newest first."""
+        if not self._bounds:
+            return []
+        oldest = min(self._bounds) // SET_SECONDS * SET_SECONDS
+        newest = int(self._at // SET_SECONDS) * SET_SECONDS
+        return list(range(newest, oldest - 1, -SET_SECONDS))[: self.keep_sets]
+
+    def _slots(self, set_start: int) -> list[int]:
+        """The complete intervals of a ReadingSet (the meter lists only finished ones)."""
+        return [
+            slot
+            for slot in range(set_start, set_start + SET_SECONDS, INTERVAL)
+            if slot in self._bounds and slot + INTERVAL in self._bounds
+        ]
+
+    def _interval_answer(
+        self, reading: int, set_id: int | None, first: int, limit: int
+    ) -> tuple[int, str]:
+        if not self.intervals or self.older_agent:
+            return 404, ""
+        base = f"/upt/1/mr/{reading}/rs"
+        description = INTERVAL_READINGS[reading]
+        if set_id is None:
+            sets = self._sets()
+            page = sets[first : first + limit]
+            items = "".join(
+                SET_ITEM.format(
+                    href=f"{base}/{start // SET_SECONDS}",
+                    description=description,
+                    duration=min(SET_SECONDS, int(self._at) - start),
+                    start=start,
+                    count=len(self._slots(start)),
+                )
+                for start in page
+            )
+            return 200, LIST.format(
+                kind="ReadingSetList",
+                href=base,
+                all=len(sets),
+                n=len(page),
+                items=items,
+            )
+        set_start = set_id * SET_SECONDS
+        if set_start not in self._sets():
+            return 404, ""
+        rows = self._set_readings(reading, set_start)
+        items = "".join(
+            INTERVAL_ITEM.format(
+                href=f"{base}/{set_id}/r/{first + n + 1}", local=local, value=value
+            )
+            for n, (local, value) in enumerate(rows[first : first + limit])
+        )
+        return 200, LIST.format(
+            kind="ReadingList",
+            href=f"{base}/{set_id}/r",
+            all=len(rows),
+            n=len(rows[first : first + limit]),
+            items=items,
+        )
+
+    def _set_readings(self, reading: int, set_start: int) -> list[tuple[str, str]]:
+        """(localID, value) of each interval of a set, with the faults asked for."""
+        delivered = reading == DELIVERED_INTERVALS
+        rows: list[tuple[str, str]] = []
+        for slot in self._slots(set_start):
+            local = f"{(slot - set_start) // INTERVAL:02X}"
+            value = str(self.interval_wh(slot, delivered))
+            fault = self.interval_faults.get(slot)
+            if fault == "missing":
+                continue
+            if fault == "negative":
+                value = "-" + value
+            elif fault == "absurd":
+                value = "9" * 15
+            elif fault == "duplicate":
+                rows.append((local, str(int(value) + 100)))
+            elif fault == "empty":
+                value = ""
+            rows.append((local, value))
+        if self.future_interval:
+            ahead = (int(self._at) - set_start) // INTERVAL + 2
+            if ahead * INTERVAL < SET_SECONDS:
+                rows.append((f"{ahead:02X}", "500"))
+        return rows
 
 
 def _older(path: str, body: str) -> str:
@@ -308,8 +561,11 @@ def stats(meter: FakeXcelMeter) -> dict[str, Any]:
     return {
         "connections": meter.connections,
         "handshakes": meter.handshakes,
+        "full_handshakes": meter.full_handshakes,
+        "resumed_handshakes": meter.resumed_handshakes,
         "requests": meter.requests,
         "cpu_seconds": meter.cpu_seconds,
+        "held_seconds": meter.held_seconds,
     }
 
 
@@ -332,3 +588,29 @@ async def approve_when_stored(
             await asyncio.sleep(delay)
             meter.register(stored)
             approved = stored
+
+
+def _interval_path(path: str) -> tuple[int, int | None, int, int] | None:
+    """(reading, set id or None for the list, first, limit) of an interval request."""
+    route, _, query = path.partition("?")
+    found = INTERVAL_PATH.match(route)
+    if found is None:
+        return None
+    paging = parse_qs(query)
+    try:
+        first = int(paging.get("s", ["0"])[0])
+        limit = int(paging.get("l", ["25"])[0])
+    except ValueError:
+        first, limit = 0, 25
+    set_id = int(found[2]) if found[2] else None
+    return int(found[1]), set_id, max(first, 0), max(min(limit, 255), 0)
+
+
+def _without_intervals(body: str) -> str:
+    """A MeterReadingList whose interval readings have no ReadingSets (older agents)."""
+    return re.sub(
+        r"(<description>[^<]*\(Interval\)</description>\s*)"
+        r"<ReadingSetListLink[^>]*/>\s*",
+        r"\1",
+        body,
+    )

@@ -22,6 +22,8 @@ from custom_components.smart_meter_hub.meters import (
 from custom_components.smart_meter_hub.meters.ieee2030_5 import (
     DELIVERED,
     DEMAND,
+    INTERVAL_DELIVERED,
+    INTERVAL_RECEIVED,
     MAX_DELIVERED,
     POWER_FACTOR,
     RECEIVED,
@@ -408,3 +410,233 @@ def test_an_identity_in_use_stays_usable_after_its_certificate_expires() -> None
         identity.certificate_pem, identity.key_pem, later, check_validity=False
     )
     assert kept.lfdi == identity.lfdi
+
+
+# The transport on aiohttp: sessions resumed, connections it cannot trust closed.
+
+
+async def test_reconnects_resume_the_tls_session(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity, pinned_lfdi=meter.lfdi)
+    await client.get("/dcap")
+    for _ in range(3):
+        await client.close()  # released after a poll: the next one reconnects
+        assert (await client.get("/tm")).tag.endswith("Time")
+    assert (meter.full_handshakes, meter.resumed_handshakes) == (1, 3)
+    assert (client.stats.connections, client.stats.resumed) == (4, 3)
+    assert client.peer_lfdi == meter.lfdi  # pinned on resumed sessions too
+    await client.close()
+
+
+async def test_a_meter_that_forgets_sessions_gets_full_handshakes(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    await client.get("/dcap")
+    await client.close()
+    meter.register(identity.certificate_pem)  # a new server context: no session cache
+    await client.get("/dcap")
+    assert (meter.full_handshakes, meter.resumed_handshakes) == (2, 0)
+    await client.close()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_oversize_answer_leaves_no_body_on_the_connection(
+    meter: FakeXcelMeter, identity: Identity, chunked: bool
+) -> None:
+    meter.chunked = chunked  # with a length, or chunked (no length to refuse early)
+    client = _client(meter, identity)
+    reader = Ieee2030Meter(client, await client.discover())
+    await reader.read()
+    meter.fault = "oversize"
+    with pytest.raises(MeterResponseError, match=r"too large|over"):
+        await reader.read()
+    meter.fault = None
+    data = await reader.read()  # the next poll reads, on a new connection
+    assert data.readings[IMPORT_KWH].value == pytest.approx(42239.863, abs=1)
+    assert client.stats.connections == 2
+    await client.close()
+
+
+async def test_garbage_instead_of_http_is_a_response_error(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    await client.get("/dcap")
+    meter.fault = "garbage"
+    with pytest.raises(MeterResponseError, match="not an HTTP answer"):
+        await client.get("/tm")
+    meter.fault = None
+    assert (await client.get("/tm")).tag.endswith("Time")
+    await client.close()
+
+
+async def test_an_answer_slower_than_the_timeout_is_a_connection_error(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    client.timeout = 0.3
+    await client.get("/dcap")
+    meter.fault, meter.slow_seconds = "slow", 0.6
+    with pytest.raises(MeterConnectionError, match="did not answer"):
+        await client.get("/tm")
+    meter.fault = None
+    await asyncio.sleep(0.5)  # the meter finishes its late answer to nobody
+    assert (await client.get("/tm")).tag.endswith("Time")
+    await client.close()
+
+
+async def test_nothing_listening_is_a_connection_error(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    await meter.go_down()
+    client = _client(meter, identity)
+    with pytest.raises(MeterConnectionError, match="nothing answers"):
+        await client.get("/dcap")
+    assert client.stats.handshakes == 0  # refused: no handshake was tried
+    await meter.come_back()
+    assert (await client.get("/dcap")).tag.endswith("DeviceCapability")
+    await client.close()
+
+
+async def test_a_shut_client_never_reconnects(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    await client.get("/dcap")
+    await client.shutdown()
+    with pytest.raises(MeterConnectionError, match="shut down"):
+        await client.get("/dcap")
+    assert meter.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "multiplier"),
+    [
+        ("9" * 300, "0"),  # several hundred digits
+        ("12", "400"),  # 10^400 overflows a float
+        ("12", "-400"),
+        ("1e3", "0"),
+        ("99999999999", "9"),  # 10^20 W: no meter measures that
+    ],
+)
+async def test_absurd_numbers_give_no_value(
+    meter: FakeXcelMeter, identity: Identity, value: str, multiplier: str
+) -> None:
+    meter.capture["/rt/1"] = meter.capture["/rt/1"].replace(
+        "<powerOfTenMultiplier>0</powerOfTenMultiplier>",
+        f"<powerOfTenMultiplier>{multiplier}</powerOfTenMultiplier>",
+    )
+    meter.capture["/absurd"] = (
+        f'<Reading xmlns="urn:ieee:std:2030.5:ns"><value>{value}</value></Reading>'
+    )
+    client = _client(meter, identity)
+    reader = Ieee2030Meter(client, await client.discover())
+    reader.profile.readings = {DEMAND: "/absurd"}
+    with pytest.raises(MeterResponseError, match="no current value"):
+        await reader.read()
+    await client.close()
+
+
+async def test_deeply_nested_xml_is_refused(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    meter.capture["/tm"] = "<a>" * 5000 + "</a>" * 5000
+    client = _client(meter, identity)
+    with pytest.raises(MeterResponseError, match="nested deeper"):
+        await client.get("/tm")
+    await client.close()
+
+
+# Interval data: the 15-minute history, read on demand.
+
+
+def _frozen_meter(identity: Identity, now: list[float]) -> FakeXcelMeter:
+    fake = FakeXcelMeter(idle_timeout=30, clock=lambda: now[0])
+    fake.register(identity.certificate_pem)
+    return fake
+
+
+async def test_interval_data_agrees_with_the_counters(
+    socket_enabled: None, identity: Identity
+) -> None:
+    now = [1_800_000_000.0]
+    fake = _frozen_meter(identity, now)
+    await fake.start()
+    try:
+        client = _client(fake, identity)
+        reader = Ieee2030Meter(client, await client.discover())
+        before = (await reader.read()).readings[IMPORT_KWH].value
+        now[0] += 5 * 3600
+        after = (await reader.read()).readings[IMPORT_KWH].value
+        assert isinstance(before, float)
+        assert isinstance(after, float)
+        start = 1_800_000_000 // 900 * 900 + 900
+        until = int(now[0] // 900 * 900)
+        series = await reader.intervals(INTERVAL_DELIVERED, start, until, now[0])
+        assert series is not None
+        assert not series.problems
+        assert len(series.slots) == (until - start) // 900
+        assert all(wh == fake.interval_wh(slot) for slot, wh in series.slots.items())
+        # What the intervals add up to is what the counter counted (to the Wh).
+        counted = (after - before) * 1000
+        partial = counted - sum(series.slots.values())
+        assert 0 <= partial <= 2 * 900 * fake.demand_w * 1.1 / 3600 + 2
+        received = await reader.intervals(INTERVAL_RECEIVED, start, until, now[0])
+        assert received is not None
+        assert set(received.slots.values()) == {0}
+        await client.close()
+    finally:
+        await fake.stop()
+
+
+async def test_interval_data_the_meter_spoils_is_left_out_and_named(
+    socket_enabled: None, identity: Identity
+) -> None:
+    now = [1_800_000_000.0]
+    fake = _frozen_meter(identity, now)
+    await fake.start()
+    try:
+        client = _client(fake, identity)
+        reader = Ieee2030Meter(client, await client.discover())
+        hour = int(now[0] // 3600 * 3600) - 3600
+        faults = ["missing", "negative", "absurd", "duplicate", "empty"]
+        fake.interval_faults = {
+            hour - 3 * 3600 + n * 900: fault for n, fault in enumerate(faults)
+        }
+        fake.future_interval = True
+        series = await reader.intervals(
+            INTERVAL_DELIVERED, hour - 4 * 3600, now[0], now[0]
+        )
+        assert series is not None
+        for slot in fake.interval_faults:
+            assert slot not in series.slots
+        assert hour in series.slots
+        assert series.problems == {
+            "an interval without a value",
+            "an interval in the future",
+            "an impossible interval value (-"
+            + str(fake.interval_wh(hour - 3 * 3600 + 900))
+            + " Wh)",
+            "an impossible interval value (1e+15 Wh)",
+            "an interval listed twice with other values",
+        }
+        await client.close()
+    finally:
+        await fake.stop()
+
+
+async def test_agents_without_interval_data(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    meter.intervals = False  # the meter lists no interval ReadingSets at all
+    client = _client(meter, identity)
+    reader = Ieee2030Meter(client, await client.discover())
+    assert await reader.intervals(INTERVAL_DELIVERED, 0, 1e10, 1e10) is None
+    await client.close()
+    meter.intervals, meter.older_agent = True, True  # listed, but the list is gone
+    reader = Ieee2030Meter(client, await client.discover())
+    with pytest.raises(MeterResponseError, match="HTTP 404"):
+        await reader.intervals(INTERVAL_DELIVERED, 0, 1e10, 1e10)
+    await client.close()

@@ -174,13 +174,54 @@ def load_identity(
     return Identity(certificate_pem, key_pem, lfdi, sfdi_of(lfdi))
 
 
-def client_ssl_context(identity: Identity) -> ssl.SSLContext:
+class MeterTlsContext(ssl.SSLContext):
+    """A client context that offers the last TLS session to the next connection.
+
+    Python's ``ssl`` resumes a session only when it is passed to ``wrap_bio`` /
+    ``wrap_socket`` (``session=``), which neither asyncio's ``create_connection`` nor
+    aiohttp exposes. Both create their TLS objects through ``wrap_bio``, so this context
+    adds the session there: the client stores the session of each connection it makes in
+    :attr:`resume`, and the next connection offers it (an abbreviated handshake, if the
+    meter still knows it; otherwise the meter simply does a full one).
+
+    The TLS object of the newest connection is kept in :attr:`last`: it is the
+    transport's ``ssl_object``, from which the client takes the meter's certificate
+    (aiohttp releases a connection, and with it the transport, as soon as a short
+    answer is read, so the response cannot be asked for it).
+
+    It also never sends a server name (SNI): the meter has none to check, and the
+    hostname is not verified (the meter is pinned by its LFDI instead).
+    """
+
+    resume: ssl.SSLSession | None = None
+    last: ssl.SSLObject | None = None
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        """The TLS object of a new connection, offered the last session."""
+        if server_side:
+            return super().wrap_bio(incoming, outgoing, server_side, None, session)
+        tls = super().wrap_bio(
+            incoming, outgoing, server_side, None, session or self.resume
+        )
+        self.last = tls
+        return tls
+
+
+def client_ssl_context(identity: Identity) -> MeterTlsContext:
     """TLS 1.2, CCM8, legacy renegotiation, our certificate; the meter is pinned by LFDI.
 
     The meter's certificate chains to a manufacturer root in no trust store, so it is not
-    verified here: the caller compares its LFDI with the one recorded at setup.
+    verified here: the caller compares its LFDI with the one recorded at setup. TLS
+    sessions are resumed on reconnects (see :class:`MeterTlsContext`).
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = MeterTlsContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
