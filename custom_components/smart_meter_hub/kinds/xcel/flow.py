@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from ipaddress import ip_address
 from typing import Any, Final, cast
 
 from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.selector import (
     BooleanSelector,
     TextSelector,
@@ -39,6 +43,8 @@ from .identity import (
 KEY: Final = "xcel"
 CONF_METER_LFDI: Final = "meter_lfdi"
 CONF_NEW_IDENTITY: Final = "new_identity"
+RESOLVE_TIMEOUT: Final = 5.0
+PROBE_TIMEOUT: Final = 10.0
 
 SCHEMA = vol.Schema(
     {
@@ -63,12 +69,32 @@ def xcel_title(name: object) -> str:
     return f"Xcel meter {name}"
 
 
+async def async_addresses(host: str) -> frozenset[str]:
+    """What ``host`` stands for: itself, and the IP addresses a host name resolves to.
+
+    A name that does not resolve (now) stands for itself only.
+    """
+    names = {host.strip().lower()}
+    try:
+        return frozenset({str(ip_address(host.strip()))})
+    except ValueError:
+        pass
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, None, type=socket.SOCK_STREAM
+            )
+    except (OSError, UnicodeError, TimeoutError):
+        return frozenset(names)
+    return frozenset(names | {str(ip_address(info[4][0])) for info in found})
+
+
 async def async_probe(
     hass: HomeAssistant, identity: Identity, host: str, port: int
 ) -> MeterProfile:
     """Connect once and walk the meter's resources (the flow's check)."""
     context = await hass.async_add_executor_job(client_ssl_context, identity)
-    client = Ieee2030Client(host, port, context)
+    client = Ieee2030Client(host, port, context, timeout=PROBE_TIMEOUT)
     try:
         return await client.discover()
     finally:
@@ -158,8 +184,9 @@ class XcelFlow(MeterFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             self._xcel_address = where = address(user_input)
-            # The meter serves one connection: one already read by an entry is taken.
-            self._async_abort_entries_match(where)
+            # The meter serves one connection: one already read by an entry is taken,
+            # by whatever name or address it was entered.
+            await self._async_abort_if_address_configured(where)
             try:
                 profile = await self.checked(
                     async_probe(
@@ -170,10 +197,11 @@ class XcelFlow(MeterFlow):
                     )
                 )
             except FormError as err:
-                if err.errors["base"] not in ("not_approved", "cannot_connect"):
-                    errors = err.errors
-                else:
+                if err.errors["base"] == "not_approved":
+                    # The meter answered and refused our certificate: wait for it.
                     return await self.async_step_xcel_pending()
+                # Nothing answers (or not as a meter): nothing saved, try again.
+                errors = err.errors
             else:
                 return await self.async_create_meter(
                     KEY,
@@ -196,7 +224,7 @@ class XcelFlow(MeterFlow):
         """The meter does not accept us yet: finish now, the entry waits by itself."""
         identity, where = self._xcel_identity, self._xcel_where
         if user_input is not None:
-            self._async_abort_entries_match(where)
+            await self._async_abort_if_address_configured(where)
             return await self.async_create_meter(
                 KEY,
                 title=xcel_title(self.unique_id or where[CONF_HOST]),
@@ -210,6 +238,20 @@ class XcelFlow(MeterFlow):
                 CONF_HOST: where[CONF_HOST],
             },
         )
+
+    async def _async_abort_if_address_configured(self, where: dict[str, Any]) -> None:
+        """Abort when an entry (waiting for approval, too) reads this address and port.
+
+        Host names are resolved first, the entries' and the one entered: the same meter
+        typed once as its IP and once as a name is one meter.
+        """
+        wanted = await async_addresses(where[CONF_HOST])
+        for entry in self._async_current_entries(include_ignore=False):
+            host, port = entry.data.get(CONF_HOST), entry.data.get(CONF_PORT)
+            if host is None or port != where[CONF_PORT]:
+                continue
+            if wanted & await async_addresses(str(host)):
+                raise AbortFlow("already_configured")
 
     @property
     def _xcel_identity(self) -> Identity:
