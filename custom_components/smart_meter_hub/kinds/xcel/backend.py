@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
@@ -21,11 +22,13 @@ from ...meters import (
     MeterProfile,
     client_ssl_context,
 )
+from .const import CONF_CONNECTION, RELEASE
 from .flow import CONF_METER_LFDI, xcel_title
 from .identity import approval_placeholders, identity_of
 
 MODEL: Final = "Gen5 Riva (IEEE 2030.5)"
 BACKOFF_MAX: Final = timedelta(minutes=5)
+REQUEST_TIMEOUT: Final = 10.0
 
 
 class XcelBackend(MeterBackend):
@@ -37,9 +40,15 @@ class XcelBackend(MeterBackend):
         self.entry = entry
         self.client: Ieee2030Client | None = None
         self.meter: Ieee2030Meter | None = None
+        self.release = False
         self._failures = 0
         self._next_attempt: datetime | None = None
         self._approval: dict[str, str] = {}
+        self.apply_options(entry.options)
+
+    def apply_options(self, options: Mapping[str, Any]) -> None:
+        """Keep the meter's connection between polls, or release it after each one."""
+        self.release = options.get(CONF_CONNECTION) == RELEASE
 
     async def _async_client(self) -> Ieee2030Client:
         if self.client is None:
@@ -55,6 +64,7 @@ class XcelBackend(MeterBackend):
                 self.entry.data[CONF_PORT],
                 context,
                 pinned_lfdi=self.entry.data.get(CONF_METER_LFDI),
+                timeout=REQUEST_TIMEOUT,
             )
         return self.client
 
@@ -78,6 +88,9 @@ class XcelBackend(MeterBackend):
             delay = min(timedelta(seconds=10 * 2 ** (self._failures - 1)), BACKOFF_MAX)
             self._next_attempt = now + delay
             raise
+        finally:
+            if self.release:  # other programs may read the meter until the next poll
+                await client.close()
         self._failures = 0
         self._next_attempt = None
         sfdi = str(self.meter.profile.sfdi)
