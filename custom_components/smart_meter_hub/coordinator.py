@@ -11,6 +11,8 @@ the load analytics (analytics.py); repair issues are the job of :class:`MeterIss
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -43,6 +45,8 @@ from .meters import (
 type SmartMeterConfigEntry = ConfigEntry[SmartMeterCoordinator]
 
 POLL_SLOTS: HassKey[asyncio.Semaphore] = HassKey(f"{DOMAIN}_poll_slots")
+# Never poll again sooner than this after a poll, whatever the entry's phase.
+MIN_POLL_GAP_S: Final = 1.0
 WRONG_METER_ISSUE: Final = "wrong_meter"
 
 
@@ -177,6 +181,10 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             POLL_SLOTS, asyncio.Semaphore(MAX_CONCURRENT_POLLS)
         )
         self._unsub_tick: CALLBACK_TYPE | None = None
+        # Where in each interval this entry polls: from its id, so the same across
+        # restarts, and spread evenly over the interval across many entries.
+        digest = hashlib.sha256(entry.entry_id.encode()).digest()
+        self.phase = int.from_bytes(digest[:4]) / 2**32
 
     async def _async_setup(self) -> None:
         """Restore the counters and the analytics before the first poll."""
@@ -189,6 +197,26 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self._cancel_tick()
         await self.counters.store.async_save()
         await self.analytics.store.async_save()
+
+    @callback
+    def _schedule_refresh(self) -> None:
+        """Schedule the next poll at this entry's own moment of the interval.
+
+        Home Assistant schedules every coordinator one interval after its last
+        refresh (plus a fraction of a second), so meters set up together poll together
+        forever. Here the next poll falls at ``phase`` of the interval on the wall
+        clock; the base class still does the scheduling (and its retry and shutdown
+        handling): only its sub-second offset is moved to that moment.
+        """
+        # (A retry delay asked for by an update, in newer Home Assistant, wins.)
+        if self.update_interval is not None and not getattr(self, "_retry_after", None):
+            interval = self.update_interval.total_seconds()
+            loop_now, wall_now = self.hass.loop.time(), time.time()
+            wait = (self.phase * interval - wall_now) % interval
+            if wait < MIN_POLL_GAP_S:
+                wait += interval
+            self._microsecond = loop_now + wait - int(loop_now) - interval
+        super()._schedule_refresh()
 
     def apply_options(self, options: Mapping[str, Any]) -> None:
         """New options: what to read, and the analytics' thresholds and window."""
