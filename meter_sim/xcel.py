@@ -272,6 +272,12 @@ class FakeXcelMeter:
         self._open.discard(connection)
         connection.close()
 
+    def _book(self, since: float) -> float:
+        """Add this thread's CPU since ``since`` to the meter's; the new mark."""
+        now = time.thread_time()
+        self.cpu_seconds += now - since
+        return now
+
     def _session(self, connection: socket.socket) -> None:
         """One client connection, blocking: handshake, then requests until idle."""
         cpu = time.thread_time()  # this thread's CPU: handshake and answers
@@ -297,17 +303,20 @@ class FakeXcelMeter:
                 self.resumed_handshakes += 1
             else:
                 self.full_handshakes += 1
+            cpu = self._book(cpu)
             tls.settimeout(self.idle_timeout)
             stream = tls.makefile("rb")
             while request := stream.readline():
                 while stream.readline() not in (b"\r\n", b"\n", b""):
                     pass
-                if not self._serve(tls, request):
+                served = self._serve(tls, request)
+                cpu = self._book(cpu)  # booked per answer: counted while it lasts
+                if not served:
                     return
         except (OSError, ValueError):
             pass  # refused certificate, idle timeout, client gone, server stopped
         finally:
-            self.cpu_seconds += time.thread_time() - cpu
+            self._book(cpu)
             self.held_seconds += time.perf_counter() - opened
             self._drop(connection)
             self._idle.set()
