@@ -41,6 +41,7 @@ from .meters import (
     ObisCode,
     obis,
 )
+from .polls import poll_log
 
 type SmartMeterConfigEntry = ConfigEntry[SmartMeterCoordinator]
 
@@ -181,6 +182,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             POLL_SLOTS, asyncio.Semaphore(MAX_CONCURRENT_POLLS)
         )
         self._unsub_tick: CALLBACK_TYPE | None = None
+        self._polls = poll_log(hass)
         # Where in each interval this entry polls: from its id, so the same across
         # restarts, and spread evenly over the interval across many entries.
         digest = hashlib.sha256(entry.entry_id.encode()).digest()
@@ -237,14 +239,18 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self.analytics.apply_options(options)
 
     async def _async_update_data(self) -> HubState:
+        asked = time.monotonic()
         async with self._slots:
+            started = time.monotonic()
             try:
                 fetched = await self.backend.fetch()
             except MeterError as err:
+                self._polls.add(time.monotonic() - started, started - asked, ok=False)
                 now = dt_util.utcnow()
                 self.issues.failed(err, now)
                 self.analytics.missed(now, self.analytics.meters)
                 raise self._translated(err) from err
+            self._polls.add(time.monotonic() - started, started - asked, ok=True)
         self.issues.answered()
         now = dt_util.utcnow()
         devices = dict(self.data.devices) if self.data else {}
