@@ -104,23 +104,19 @@ class MeterBinarySensor(SmartMeterEntity, BinarySensorEntity):
         """Attach to the meter's device."""
         super().__init__(coordinator, device_id, description)
 
-    @property
-    def available(self) -> bool:
-        """Unavailable while the meter is, unless the fact outlives an outage."""
-        if self.entity_description.always_available:
-            return self.meter_state is not None
-        return self.online
-
-    @property
-    def is_on(self) -> bool | None:
-        """The fact, from the meter's last good state."""
+    def _update_attrs(self) -> None:
+        """The fact, from the meter's last good state; readable while away if it may."""
         state = self.meter_state
-        if state is None:
-            return None
-        return self.entity_description.is_on_fn(state, self.online)
+        description = self.entity_description
+        self._attr_available = (
+            state is not None if description.always_available else self.online
+        )
+        self._attr_is_on = (
+            None if state is None else description.is_on_fn(state, self.online)
+        )
+        self._attr_extra_state_attributes = (
+            {} if state is None else description.attributes_fn(state) or {}
+        )
 
-    @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Details (the phantom load's baseline, threshold and window)."""
-        state = self.meter_state
-        return None if state is None else self.entity_description.attributes_fn(state)
+    def _shown(self) -> tuple[object, ...]:
+        return (*super()._shown(), self._attr_is_on)

@@ -56,8 +56,37 @@ class SmartMeterEntity(CoordinatorEntity[SmartMeterCoordinator]):
 
     @property
     def available(self) -> bool:
-        """Available while the device answered the last poll."""
-        return self.online
+        """As computed at the last update (see :meth:`_update_attrs`)."""
+        return self._attr_available
+
+    def _update_attrs(self) -> None:
+        """Compute what the entity shows from the coordinator's data.
+
+        Subclasses set their value (and attributes) here, once per update; the
+        default is available while the device answered the last poll.
+        """
+        self._attr_available = self.online
+
+    def _shown(self) -> tuple[object, ...]:
+        """What a state write would show: compared before writing."""
+        return (
+            self._attr_available,
+            getattr(self, "_attr_extra_state_attributes", None),
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Compute the first state before it is written."""
+        self._update_attrs()
+        self._last_shown = self._shown()
+        await super().async_added_to_hass()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write the state only when something it shows changed (one write per change)."""
+        self._update_attrs()
+        if (shown := self._shown()) != self._last_shown:
+            self._last_shown = shown
+            self.async_write_ha_state()
 
 
 type EntityFactory[DescriptionT: EntityDescription] = Callable[
@@ -80,11 +109,22 @@ def async_add_new_entities[DescriptionT: EntityDescription](
     coordinator = entry.runtime_data
     table = tuple(descriptions)
     added: set[tuple[str, str]] = set()
+    # What each device's entities depend on, when last looked at: most polls change
+    # none of it, and then no description needs asking.
+    shapes: dict[str, object] = {}
 
     @callback
     def add_new() -> None:
         new: list[SmartMeterEntity] = []
         for device_id, state in coordinator.data.devices.items():
+            shape = (
+                frozenset(state.values),
+                state.analytics is not None,
+                frozenset(state.data.channels),
+            )
+            if shapes.get(device_id) == shape:
+                continue
+            shapes[device_id] = shape
             for description in table:
                 key = (device_id, description.key)
                 if key not in added and has_fn(description, state):

@@ -590,41 +590,40 @@ def _add_circuits(
     entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
-class ReadingSensor(SmartMeterEntity, SensorEntity):
+class MeterSensor(SmartMeterEntity, SensorEntity):
+    """A sensor of one meter; its value is computed once per update."""
+
+    def _shown(self) -> tuple[object, ...]:
+        return (*super()._shown(), self._attr_native_value)
+
+
+class ReadingSensor(MeterSensor):
     """A reading of a meter; unavailable when the meter or the value is."""
 
     entity_description: ReadingSensorDescription
 
-    @property
-    def native_value(self) -> float | None:
-        """The current value."""
-        state = self.meter_state
-        return None if state is None else state.number(self.entity_description.code)
-
-    @property
-    def available(self) -> bool:
+    def _update_attrs(self) -> None:
         """A value that is absent or was rejected is not shown, not even as 0."""
-        return super().available and self.native_value is not None
+        state = self.meter_state
+        value = None if state is None else state.number(self.entity_description.code)
+        self._attr_native_value = value
+        self._attr_available = self.online and value is not None
 
 
-class DerivedSensor(SmartMeterEntity, SensorEntity):
+class DerivedSensor(MeterSensor):
     """A value computed from a meter's current state; unavailable without one."""
 
     entity_description: DerivedSensorDescription
 
-    @property
-    def native_value(self) -> StateType:
-        """The current value."""
-        state = self.meter_state
-        return None if state is None else self.entity_description.value_fn(state)
-
-    @property
-    def available(self) -> bool:
+    def _update_attrs(self) -> None:
         """Unavailable while the meter is, or while the value cannot be computed."""
-        return super().available and self.native_value is not None
+        state = self.meter_state
+        value = None if state is None else self.entity_description.value_fn(state)
+        self._attr_native_value = value
+        self._attr_available = self.online and value is not None
 
 
-class HistorySensor(SmartMeterEntity, SensorEntity):
+class HistorySensor(MeterSensor):
     """A value about the past: readable while the meter is away.
 
     Unknown, not unavailable, when there is no value (a night with too little data).
@@ -632,22 +631,17 @@ class HistorySensor(SmartMeterEntity, SensorEntity):
 
     entity_description: HistorySensorDescription
 
-    @property
-    def native_value(self) -> StateType | datetime:
-        """The value."""
+    def _update_attrs(self) -> None:
+        """Available once the meter has answered at least once; details attached."""
         state = self.meter_state
-        return None if state is None else self.entity_description.value_fn(state)
-
-    @property
-    def available(self) -> bool:
-        """Available once the meter has answered at least once."""
-        return self.meter_state is not None
-
-    @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Details, where the description has any (the night and its coverage)."""
-        state, attributes_fn = self.meter_state, self.entity_description.attributes_fn
-        return None if state is None or attributes_fn is None else attributes_fn(state)
+        description = self.entity_description
+        self._attr_available = state is not None
+        self._attr_native_value = None if state is None else description.value_fn(state)
+        self._attr_extra_state_attributes = (
+            {}
+            if state is None or description.attributes_fn is None
+            else description.attributes_fn(state)
+        )
 
 
 class CircuitShareSensor(DerivedSensor):
@@ -676,11 +670,11 @@ class CircuitShareSensor(DerivedSensor):
             ),
         )
 
-    @property
-    def available(self) -> bool:
+    def _update_attrs(self) -> None:
         """Available while the meter and the circuit's sensor are; unknown when total <= 0."""
+        super()._update_attrs()
         state = self.meter_state
-        return (
+        self._attr_available = (
             self.online
             and state is not None
             and state.data.channels.get(self._circuit) is not None
