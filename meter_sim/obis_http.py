@@ -11,11 +11,21 @@ Faults (``meter.set_fault(name, count=None)``, or ``POST /sim/fault`` with
 ``invalid_json``, ``unauthorized`` (401), ``forbidden`` (403), ``glitch_zero`` (energy
 counters read 0), ``glitch_spike`` (energy counters read 5000 kWh more), ``quality_bad``,
 ``empty`` (no readings). ``count`` limits the fault to that many requests.
+
+Hostile answers, for the client's defences: ``html`` (a web page), ``truncated`` (the
+JSON cut in half), ``deep`` (100 000 nested arrays), ``invalid_utf8`` (bytes that are
+no UTF-8 in the serial number), ``oversize`` (1 MiB of padding beside the readings), and
+for the energy counters only: ``huge_scaler`` (a scaler of ten million), ``big_int`` (a
+400-digit integer), ``nan`` (NaN literals), ``unknown_unit`` (in furlongs) and
+``duplicate`` (each counter once more, in its EDIS short form, 1000 kWh higher). The flat
+format has neither units nor scalers: ``huge_scaler`` and ``unknown_unit`` change
+nothing there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
@@ -37,7 +47,20 @@ FAULTS = (
     "glitch_spike",
     "quality_bad",
     "empty",
+    "html",
+    "truncated",
+    "deep",
+    "invalid_utf8",
+    "oversize",
+    "huge_scaler",
+    "big_int",
+    "nan",
+    "unknown_unit",
+    "duplicate",
 )
+# Faults that spoil the bytes of an answer, not its values.
+BODY_FAULTS = ("truncated", "deep", "invalid_utf8", "oversize")
+HUGE_SCALER = 10_000_000
 WRITABLE = ("0-0:96.3.10", "1-0:0.8.0")
 
 
@@ -63,6 +86,14 @@ def _styled(key: str, style: CodeStyle) -> str:
     if style == "hex":
         return "".join(f"{int(x):02X}" for x in (a, b, c, d, e, "255"))
     return f"{key}.255"
+
+
+def _flat(value: float | str, scaler: int) -> float | str:
+    """A value of the flat format, which has no scaler (a huge integer is sent as is)."""
+    if isinstance(value, str) or abs(value) > 1e300:
+        return value
+    scaled: float = value * 10**scaler
+    return scaled
 
 
 @dataclass
@@ -196,21 +227,31 @@ class SimulatedObisMeter:
             if key is None or key not in values or key in self.missing:
                 continue
             value, unit, scaler = values[key]
-            if key.startswith("1-0:") and key.split(":")[1].split(".")[1] == "8":
+            counter = key.startswith("1-0:") and key.split(":")[1].split(".")[1] == "8"
+            flat = self.response_format == "flat"
+            if counter:
                 if fault == "glitch_zero":
                     value = 0
                 elif fault == "glitch_spike" and isinstance(value, int | float):
                     value = value + round(
                         5000 * 10**-scaler * (1000 if unit == "Wh" else 1)
                     )
+                elif fault == "huge_scaler" and not flat:
+                    scaler = HUGE_SCALER
+                elif fault == "big_int":
+                    value = 10**400
+                elif fault == "nan":
+                    value = math.nan
+                elif fault == "unknown_unit" and not flat:
+                    unit = "furlong"
             items.append((_styled(key, self.code_style), value, unit, scaler))
+            if counter and fault == "duplicate" and isinstance(value, int | float):
+                more = round(1000 * 10**-scaler * (1000 if unit == "Wh" else 1))
+                items.append((_styled(key, "edis"), value + more, unit, scaler))
         if fault == "empty":
             items = []
         if self.response_format == "flat":
-            return {
-                code: value if isinstance(value, str) else value * 10**scaler
-                for code, value, _unit, scaler in items
-            }
+            return {code: _flat(value, scaler) for code, value, _unit, scaler in items}
         readings = []
         for code, value, unit, scaler in items:
             item: dict[str, Any] = {
@@ -226,6 +267,21 @@ class SimulatedObisMeter:
             item["quality"] = "bad" if fault == "quality_bad" else "good"
             readings.append(item)
         return {"readings": readings} if self.response_format == "wrapped" else readings
+
+    def body(self, codes: list[str], fault: str) -> bytes:
+        """The bytes of an answer spoilt by one of :data:`BODY_FAULTS`."""
+        answer = self.answer(codes, fault)
+        if fault == "deep":
+            return b"[" * 100_000 + b"]" * 100_000
+        if fault == "oversize":
+            answer = {"padding": "x" * 2**20, "readings": answer}
+        data = json.dumps(answer).encode()
+        if fault == "truncated":
+            return data[: len(data) // 2]
+        if fault == "invalid_utf8":
+            serial = json.dumps(self.serial).encode()
+            return data.replace(serial, serial[:-1] + b'\xff\xfe"')
+        return data
 
 
 class ObisMeterServer:
@@ -278,12 +334,21 @@ class ObisMeterServer:
                 return web.Response(
                     text="<html>not json", content_type="application/json"
                 )
+            if fault == "html":
+                return web.Response(
+                    text="<!DOCTYPE html><html><body><h1>Router login</h1></body></html>",
+                    content_type="text/html",
+                )
             try:
                 body = await request.json()
                 codes = [str(code) for code in body["obisCodes"]]
             except (ValueError, KeyError, TypeError):
                 return web.json_response(
                     {"error": 'expected {"obisCodes": [...]}'}, status=400
+                )
+            if fault in BODY_FAULTS:
+                return web.Response(
+                    body=meter.body(codes, fault), content_type="application/json"
                 )
             return web.json_response(meter.answer(codes, fault))
 

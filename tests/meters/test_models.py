@@ -8,7 +8,7 @@ from custom_components.smart_meter_hub.meters.obis import (
     POWER_IMPORT,
     POWER_NET,
 )
-from custom_components.smart_meter_hub.meters.units import canonical
+from custom_components.smart_meter_hub.meters.units import canonical, plausible
 
 
 def test_net_power_is_import_minus_export() -> None:
@@ -49,3 +49,43 @@ def test_meter_net_power_wins_and_missing_parts_derive_nothing() -> None:
 )
 def test_units_become_canonical(unit: object, expected: object) -> None:
     assert canonical(unit) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"), [("GWh", ("kWh", 1e6)), ("GW", ("W", 1e9))]
+)
+def test_giga_units_become_canonical(unit: str, expected: object) -> None:
+    assert canonical(unit) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (230.1, "V", True),
+        (0.0, "V", True),
+        (-1.0, "V", False),
+        (1e30, "V", False),
+        (2.4e-41, "V", False),  # 230 V read in the wrong word order
+        (180.1, "kWh", True),
+        (1.6e-23, "kWh", False),  # 180.1 kWh read in the wrong word order
+        (-0.001, "kWh", False),
+        (1e38, "kWh", False),
+        (-4200.0, "W", True),
+        (1e11, "W", False),
+        (49.98, "Hz", True),
+        (-0.5, "A", True),
+        (float("nan"), "W", False),
+        (float("inf"), None, False),
+        (-1e30, None, True),  # no unit, no range: only finite
+        (1e30, "%", True),
+    ],
+)
+def test_plausible_values(value: float, unit: str | None, expected: bool) -> None:
+    assert plausible(value, unit) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0.96, True), (-1.0, True), (1.05, True), (95.0, False)]
+)
+def test_plausible_power_factors(value: float, expected: bool) -> None:
+    assert plausible(value, None, power_factor=True) is expected

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+import gzip
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from custom_components.smart_meter_hub.meters import (
     MeterAuthError,
@@ -13,10 +16,15 @@ from custom_components.smart_meter_hub.meters import (
     MeterRefusedError,
     MeterResponseError,
     ObisCode,
+    Reading,
     obis as codes,
 )
 from custom_components.smart_meter_hub.meters.obis_http import (
+    MAX_BODY,
+    LogOnce,
     ObisHttpClient,
+    decode_body,
+    parse_body,
     parse_response,
 )
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
@@ -226,3 +234,281 @@ def test_absolute_energy_is_its_own_quantity() -> None:
     readings = parse_response({"1-0:15.8.0": 300.0, "1-0:1.8.0": 200.0})
     assert readings[codes.ENERGY_ABSOLUTE].value == 300.0
     assert readings[codes.ENERGY_IMPORT].value == 200.0
+
+
+# Hostile answers: bounded before any work is done on them (issue #12).
+
+
+def test_a_huge_scaler_is_no_value_and_costs_no_time() -> None:
+    # It used to compute 10 ** 10_000_000: seconds of a blocked event loop.
+    started = time.monotonic()
+    readings = parse_response(
+        [
+            {"obisCode": "1-0:1.8.0", "value": 5, "unit": "kWh", "scaler": 10_000_000},
+            {"obisCode": "1-0:2.8.0", "value": 5, "unit": "kWh", "scaler": -(10**9)},
+            {"obisCode": "1-0:15.8.0", "value": 5, "unit": "kWh", "scaler": 1.5},
+            {"obisCode": "1-0:1.7.0", "value": 5, "unit": "W", "scaler": "20"},
+        ]
+    )
+    assert time.monotonic() - started < 0.1
+    assert readings[codes.ENERGY_IMPORT].value is None
+    assert readings[codes.ENERGY_EXPORT].value is None
+    assert readings[codes.ENERGY_ABSOLUTE].value is None
+    assert readings[codes.POWER_IMPORT].value is None  # 5e20 W: no meter measures it
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than orjson goes
+        b'{"readings": ' + b"[" * 30 + b"]" * 30 + b"}",  # deeper than we accept
+        b'{"1-0:1.8.0": "\xff\xfe"}',  # not UTF-8
+        b'{"1-0:1.8.0": 1' + b"0" * 400 + b"}",  # beyond the float range
+        b'{"1-0:1.8.0": NaN}',
+        b'{"1-0:1.8.0": -Infinity}',
+        b'{"1-0:1.8.0": 1e999}',
+        b'{"readings": [{"obisCode": "1-0:1.8.0", "value": 1}',  # truncated
+        b"<html><body>router login</body></html>",
+        b"x" * (MAX_BODY + 1),
+    ],
+)
+def test_hostile_bodies_are_invalid_responses(body: bytes) -> None:
+    started = time.monotonic()
+    with pytest.raises(MeterResponseError):
+        parse_body(body)
+    assert time.monotonic() - started < 1
+
+
+def test_utf8_bom_and_an_empty_body() -> None:
+    readings = parse_body(b'\xef\xbb\xbf{"1-0:1.8.0": 1.5}')
+    assert readings[codes.ENERGY_IMPORT] == Reading(1.5, "kWh")
+    assert decode_body(b"  \n") is None
+
+
+def test_too_many_items_are_refused() -> None:
+    with pytest.raises(MeterResponseError, match="items"):
+        parse_response({f"1-0:1.8.{n % 256}*{n // 256}": 1 for n in range(2000)})
+
+
+@pytest.mark.parametrize(
+    ("unit", "value", "expected"),
+    [
+        ("GWh", 2, 2e6),
+        ("MWh", 2, 2000.0),
+        ("Wh", 2000, 2.0),
+        ("furlong", 2, None),
+        ("V", 2, None),  # a unit of another quantity
+        (["kWh"], 2, None),
+        (True, 2, None),
+    ],
+)
+def test_an_energy_counter_is_converted_or_not_published(
+    unit: object, value: int, expected: float | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    item = {"obisCode": "1-0:1.8.0", "value": value, "unit": unit}
+    log = LogOnce("test meter")
+    for _ in range(3):
+        reading = parse_response([item], log)[codes.ENERGY_IMPORT]
+        assert reading.unit == "kWh"  # never the number under the unit it was sent in
+        assert reading.value == expected
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == (0 if expected is not None else 1)  # once, not per poll
+
+
+def test_power_in_gw_and_an_unknown_power_unit() -> None:
+    readings = parse_response(
+        [
+            {"obisCode": "1-0:1.7.0", "value": 1, "unit": "GW", "scaler": -6},
+            {"obisCode": "1-0:2.7.0", "value": 1, "unit": "horsepower"},
+        ]
+    )
+    assert readings[codes.POWER_IMPORT] == Reading(1000.0, "W")
+    assert readings[codes.POWER_EXPORT] == Reading(None, "W")
+
+
+def test_a_quantity_without_a_description_keeps_the_unit_it_was_sent_in() -> None:
+    code = ObisCode.parse("1-0:99.97.0")
+    readings = parse_response(
+        [{"obisCode": "1-0:99.97.0", "value": 3, "unit": "x" * 100}]
+    )
+    assert readings[code].value == 3.0
+    assert readings[code].unit == "x" * 32
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({"obisCode": "1-0:32.7.0", "value": 1, "unit": "V", "scaler": 30}, None),
+        ({"obisCode": "1-0:32.7.0", "value": -230, "unit": "V"}, None),
+        ({"obisCode": "1-0:1.8.0", "value": -5, "unit": "kWh"}, None),
+        ({"obisCode": "1-0:1.8.0", "value": 16, "unit": "kWh", "scaler": -20}, None),
+        ({"obisCode": "1-0:14.7.0", "value": 5000, "unit": "Hz", "scaler": -2}, 50.0),
+        ({"obisCode": "1-0:13.7.0", "value": -950, "scaler": -3}, -0.95),
+        ({"obisCode": "1-0:13.7.0", "value": 95, "scaler": 0}, None),
+        ({"obisCode": "1-0:16.7.0", "value": -4200, "unit": "W"}, -4200.0),
+        ({"obisCode": "1-0:2.8.0", "value": 0, "unit": "kWh"}, 0.0),
+    ],
+)
+def test_values_no_meter_measures_are_not_published(
+    item: dict[str, object], expected: float | None
+) -> None:
+    code = ObisCode.parse(str(item["obisCode"]))
+    value = parse_response([item])[code].value
+    assert value == (None if expected is None else pytest.approx(expected))
+
+
+def test_the_same_code_twice_with_different_values_is_not_published(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    answer = {
+        "1-0:1.8.0*255": 100.0,
+        "1.8.0": 105.0,
+        "1-0:2.8.0": 7.0,
+        "2.8.0": "7",  # the same value, twice: kept
+        "1-0:16.7.0": 5.0,
+    }
+    log = LogOnce("test meter")
+    for _ in range(3):
+        readings = parse_response(answer, log)
+        assert readings[codes.ENERGY_IMPORT] == Reading(None, "kWh")
+        assert readings[codes.ENERGY_EXPORT] == Reading(7.0, "kWh")
+        assert readings[codes.POWER_NET] == Reading(5.0, "W")
+    duplicates = [r for r in caplog.records if "more than once" in r.getMessage()]
+    assert len(duplicates) == 1
+    assert "1-0:1.8.0" in duplicates[0].getMessage()
+
+
+def test_text_values_are_bounded() -> None:
+    readings = parse_response(
+        {
+            "0-0:96.1.0": "S" * 300,
+            "0-0:1.0.0": [[["2026"]]],
+            "0-0:96.1.1": 12345,
+            "0-0:96.1.2": True,
+        }
+    )
+    assert readings[codes.SERIAL].value is None
+    assert readings[codes.CLOCK].value is None
+    assert readings[ObisCode.parse("0-0:96.1.1")].value == "12345"
+    assert readings[ObisCode.parse("0-0:96.1.2")].value is None
+
+
+def test_codes_that_are_no_text_are_skipped() -> None:
+    readings = parse_response(
+        [
+            {"obisCode": ["1-0:1.8.0"], "value": 1},
+            {"obisCode": 180, "value": 1},
+            {"obisCode": "1-0:2.8.0", "value": 1, "quality": ["good"]},
+            {"obisCode": "1-0:1.7.0", "value": 1, "quality": " Good "},
+        ]
+    )
+    assert set(readings) == {codes.ENERGY_EXPORT, codes.POWER_IMPORT}
+    assert readings[codes.ENERGY_EXPORT].value is None
+    assert readings[codes.POWER_IMPORT].value == 1.0
+
+
+def test_a_meter_that_keeps_sending_new_odd_units_cannot_flood_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = LogOnce("test meter")
+    for n in range(200):
+        parse_response([{"obisCode": "1-0:1.8.0", "value": 1, "unit": f"u{n}"}], log)
+    assert len(caplog.records) == LogOnce.LIMIT
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["html", "truncated", "deep", "invalid_utf8", "oversize", "big_int", "nan"],
+)
+async def test_hostile_answers_over_http_are_invalid_responses(
+    start, fault: str
+) -> None:
+    meter, client = await start()
+    meter.set_fault(fault, count=1)
+    with pytest.raises(MeterResponseError):
+        await client.read()
+    # The connection is not left with half an answer on it: the next poll reads.
+    assert (await client.read()).serial == "SIM-1"
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"), [("huge_scaler", None), ("unknown_unit", None)]
+)
+async def test_hostile_counters_over_http_are_not_values(
+    start, fault: str, expected: object
+) -> None:
+    meter, client = await start()
+    meter.set_fault(fault, count=1)
+    data = await client.read()
+    assert data.readings[codes.ENERGY_IMPORT] == Reading(expected, "kWh")
+    assert isinstance(data.readings[codes.POWER_IMPORT].value, float)
+
+
+class _RawServer:
+    """A loopback HTTP server answering every request with one canned response."""
+
+    def __init__(self, respond: Callable[[], web.StreamResponse]) -> None:
+        self.respond = respond
+        self.requests: list[web.Request] = []
+
+    async def __aenter__(self) -> int:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            self.requests.append(request)
+            await request.read()
+            return self.respond()
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.runner.cleanup()
+
+
+async def test_a_compressed_answer_is_not_inflated(session) -> None:
+    # A small gzip body can inflate to gigabytes: the cap must hold for what is parsed.
+    bomb = gzip.compress(b'{"readings": [' + b" " * 5_000_000 + b"]}")
+    server = _RawServer(
+        lambda: web.Response(
+            body=bomb,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+    )
+    async with server as port:
+        with pytest.raises(MeterResponseError, match="compressed"):
+            await ObisHttpClient(session, "127.0.0.1", port).read()
+    assert server.requests[0].headers["Accept-Encoding"] == "identity"
+
+
+async def test_a_redirect_is_not_followed(session) -> None:
+    server = _RawServer(
+        lambda: web.Response(status=307, headers={"Location": "http://127.0.0.2/"})
+    )
+    async with server as port:
+        with pytest.raises(MeterResponseError):
+            await ObisHttpClient(session, "127.0.0.1", port).read()
+    assert len(server.requests) == 1
+
+
+async def test_an_oversize_answer_without_a_length_is_cut_off(session) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"readings": ['
+        for _ in range(64):
+            yield b" " * 16_384
+
+    async with _RawServer(lambda: web.Response(body=chunks())) as port:
+        with pytest.raises(MeterResponseError, match="more than"):
+            await ObisHttpClient(session, "127.0.0.1", port).read()
+
+
+async def test_a_refusal_that_is_no_utf8_is_still_told(session) -> None:
+    async with _RawServer(
+        lambda: web.Response(status=400, body=b"bad \xff request")
+    ) as port:
+        client = ObisHttpClient(session, "127.0.0.1", port)
+        with pytest.raises(MeterRefusedError, match="bad \ufffd request"):
+            await client.write(codes.ENERGY_IMPORT, 1)

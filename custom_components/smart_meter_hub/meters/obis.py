@@ -9,12 +9,17 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+# ASCII digits only (``\d`` would take any script's digits), and ``\Z``: ``$`` also
+# matches before a final newline.
 _FULL = re.compile(
     r"^(?P<a>\d{1,3})-(?P<b>\d{1,3}):(?P<c>\d{1,3})\.(?P<d>\d{1,3})\.(?P<e>\d{1,3})"
-    r"(?:[*.&](?P<f>\d{1,3}))?$"
+    r"(?:[*.&](?P<f>\d{1,3}))?\Z",
+    re.ASCII,
 )
-_DOTTED = re.compile(r"^\d{1,3}(?:\.\d{1,3}){2,5}$")
-_HEX = re.compile(r"^[0-9A-Fa-f]{12}$")
+_DOTTED = re.compile(r"^\d{1,3}(?:\.\d{1,3}){2,5}\Z", re.ASCII)
+_HEX = re.compile(r"^[0-9A-Fa-f]{12}\Z")
+# The longest textual form, ``255-255:255.255.255*255``, has 23 characters.
+_MAX_LENGTH = 32
 
 # EDIS short forms (`C.D.E`) name electricity objects (A=1, B=0) except these abstract
 # objects, which meters also send in short form.
@@ -33,8 +38,16 @@ class ObisCode(NamedTuple):
 
     @classmethod
     def parse(cls, text: str) -> ObisCode:
-        """Parse any textual form a meter sends; raise ValueError otherwise."""
+        """Parse any textual form a meter sends; raise ValueError otherwise.
+
+        Whatever ``text`` is (it comes from the network), nothing but ValueError is
+        raised, and text longer than any OBIS code is refused before it is looked at.
+        """
+        if not isinstance(text, str) or len(text) > 2 * _MAX_LENGTH:
+            raise ValueError("not an OBIS code: not a short text")
         raw = text.strip()
+        if len(raw) > _MAX_LENGTH:
+            raise ValueError(f"not an OBIS code: {raw[:_MAX_LENGTH]!r}...")
         if match := _FULL.match(raw):
             groups = match.groupdict()
             f = groups["f"]
@@ -71,6 +84,11 @@ class ObisCode(NamedTuple):
     def is_energy_counter(self) -> bool:
         """A cumulative electricity register (``1-b:c.8.e``): it must never go back."""
         return self.a == 1 and self.d == 8
+
+    @property
+    def is_power_factor(self) -> bool:
+        """A power factor (``1-b:c.7.e``, total or one phase): at most 1 in magnitude."""
+        return self.a == 1 and self.d == 7 and self.c in (13, 33, 53, 73)
 
     @property
     def short(self) -> str:

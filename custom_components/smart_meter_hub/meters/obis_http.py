@@ -1,15 +1,38 @@
-"""Client for OBIS-coded HTTP JSON meters (``POST /api/read``, ``POST /api/write``)."""
+"""Client for OBIS-coded HTTP JSON meters (``POST /api/read``, ``POST /api/write``).
+
+Every byte of an answer is hostile until parsed: whatever a device on the configured
+port sends, a poll ends with readings or a typed :class:`MeterError` in bounded time,
+and no value is published that is not a finite number in its quantity's canonical unit.
+
+* The body is read up to :data:`MAX_BODY` bytes (a larger answer is refused and its
+  connection closed), uncompressed, and must be UTF-8 JSON (parsed by orjson: no NaN or
+  Infinity literals, no integer beyond the float range) nested at most
+  :data:`MAX_DEPTH` levels, with at most :data:`MAX_ITEMS` readings.
+* A scaler must be an integer from -20 to 20, and a scaled value a plausible
+  measurement of its quantity (``units.plausible``); otherwise the reading has no value.
+* The unit the meter sends wins: it is converted to the quantity's canonical unit (Wh,
+  MWh and GWh to kWh; kW, MW and GW to W). A unit that is not known, or one
+  of another quantity (V for an energy counter), leaves the reading without a value: the
+  number is never published under a unit it was not sent in.
+* The same code twice in one answer (two textual forms of one code, ``1.8.0`` and
+  ``1-0:1.8.0*255``): one value if both agree, none if they differ, since there is no
+  telling which one is right.
+
+What a meter keeps doing wrong (an unknown unit, a duplicate code, a scaler out of
+range, an implausible value) is logged once per meter at warning level, not per poll.
+"""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
 import aiohttp
+import orjson
 
 from .models import (
     MeterAuthError,
@@ -21,7 +44,7 @@ from .models import (
     with_net_power,
 )
 from .obis import DEFAULT_CODES, SERIAL, ObisCode
-from .units import canonical
+from .units import canonical, plausible
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,35 +55,104 @@ POLL_TIMEOUT: Final = 10.0
 ON_DEMAND_TIMEOUT: Final = 15.0
 WRITE_TIMEOUT: Final = 10.0
 
+# An answer of a few hundred codes is a few tens of kB.
+MAX_BODY: Final = 256 * 1024
+# The three formats are three levels deep; a little metadata beside them is fine.
+MAX_DEPTH: Final = 16
+MAX_ITEMS: Final = 1024
+# Scalers are powers of ten: 10**-20 to 10**20 covers every unit prefix with room.
+MIN_SCALER: Final = -20
+MAX_SCALER: Final = 20
+# Text values (serial number, clock), and numbers sent as text.
+MAX_TEXT: Final = 256
+MAX_NUMBER_TEXT: Final = 64
+_SHOWN: Final = 32  # characters of a meter's text quoted in a log line
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
 
-def _default_unit(code: ObisCode) -> str | None:
-    """Unit assumed when the meter sends none (the flat response format)."""
-    if code.a != 1:
-        return None
+
+class LogOnce:
+    """Warnings about one meter's answers, each logged once, not on every poll.
+
+    At most :data:`LIMIT` distinct warnings are kept (and logged): a meter sending a new
+    odd unit in every answer cannot flood the log.
+    """
+
+    LIMIT: Final = 64
+
+    def __init__(self, where: str) -> None:
+        """``where`` names the meter in every line."""
+        self.where = where
+        self._seen: set[Hashable] = set()
+
+    def warning(self, key: Hashable, message: str, *args: object) -> None:
+        """Log ``message`` (its first ``%s`` is the meter) unless ``key`` was logged."""
+        if key in self._seen or len(self._seen) >= self.LIMIT:
+            return
+        self._seen.add(key)
+        _LOGGER.warning(message, self.where, *args)
+
+
+def _shown(value: object) -> str:
+    """What a meter sent, short enough to quote in a log line.
+
+    Text is cut short; of anything else only a number or its type is shown (the repr
+    of a deeply nested value costs time and recursion).
+    """
+    if isinstance(value, str):
+        return value if len(value) <= _SHOWN else f"{value[:_SHOWN]}..."
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) < 10**_SHOWN):
+        return repr(value)
+    return f"<{type(value).__name__}>"
+
+
+def _quantity(code: ObisCode) -> tuple[bool, str | None]:
+    """Whether the code names a known electrical quantity, and its canonical unit.
+
+    IEC 62056-6-1: C repeats every 20 values for L1, L2 and L3; D says whether the value
+    is a time integral (8: an energy counter) or power-like (4 to 7: averages, maximum
+    demand and instantaneous values). A power factor is known and has no unit.
+    """
+    if code.a != 1 or not 1 <= code.c <= 80:
+        return False, None
+    quantity = (code.c - 1) % 20 + 1
     if code.d == 8:
-        return "kWh"
-    if code.d == 7:
-        quantity = code.c % 20
-        if quantity in (1, 2) or code.c == 16:
-            return "W"
-        if quantity == 11:
-            return "A"
-        if quantity == 12:
-            return "V"
-        if code.c == 14:
-            return "Hz"
-    return None
+        if quantity in (1, 2, 15, 16):
+            return True, "kWh"
+        if 3 <= quantity <= 8:
+            return True, "kvarh"
+        if quantity in (9, 10):
+            return True, "kVAh"
+        return False, None
+    if 4 <= code.d <= 7:
+        if quantity in (1, 2, 15, 16):
+            return True, "W"
+        if 3 <= quantity <= 8:
+            return True, "var"
+        if quantity in (9, 10):
+            return True, "VA"
+        units = {11: "A", 12: "V", 13: None, 14: "Hz"}
+        if quantity in units:
+            return True, units[quantity]
+    return False, None
 
 
 def _number(value: Any) -> float | None:
     """Return a finite float from a JSON number or numeric string, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, int):
         try:
-            number = float(value.strip())
+            number = float(value)
+        except OverflowError:
+            return None
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_NUMBER_TEXT:
+            return None
+        try:
+            number = float(text)
         except ValueError:
             return None
     else:
@@ -68,38 +160,120 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _reading(code: ObisCode, item: Mapping[str, Any]) -> Reading:
+def _scaler(value: Any) -> int | None:
+    """The power of ten a value is sent with: an integer from -20 to 20, else None."""
+    number = _number(value)
+    if number is None or not number.is_integer():
+        return None
+    if not MIN_SCALER <= number <= MAX_SCALER:
+        return None
+    return int(number)
+
+
+def _text(value: Any) -> str | None:
+    """The text of an abstract object (serial number, clock), or None."""
+    if isinstance(value, str):
+        text = value.strip()
+        return text if 0 < len(text) <= MAX_TEXT else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**MAX_NUMBER_TEXT else None
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return None
+
+
+def _reading(code: ObisCode, item: Mapping[str, Any], log: LogOnce | None) -> Reading:
     """Turn one response item into a scaled reading in the canonical unit."""
     value = item.get("value")
-    quality = item.get("quality")
     if code.a == 0:
         # Abstract objects (serial number, clock) are text, never scaled.
-        text = None if value is None else str(value).strip() or None
-        return Reading(text)
-    sent_unit = item.get("unit")
-    unit = sent_unit if sent_unit is not None else _default_unit(code)
-    conversion = canonical(unit) if isinstance(unit, str | int) else None
-    if conversion is None:
-        conversion = (str(unit) if unit is not None else None, 1.0)
-    unit_name, factor = conversion
-    if quality is not None and str(quality).strip().lower() != "good":
-        return Reading(None, unit_name)
+        return Reading(_text(value))
+    known, expected = _quantity(code)
+    sent = item.get("unit")
+    if sent is None:
+        unit, factor = expected, 1.0
+    else:
+        usable = isinstance(sent, str | int) and not isinstance(sent, bool)
+        conversion = canonical(sent) if usable else None
+        shown = _shown(sent)
+        if conversion is None and not known:
+            # A quantity we know nothing about (read_obis): the unit as the meter sent it.
+            own = sent.strip()[:_SHOWN] if isinstance(sent, str) else ""
+            conversion = (own or None, 1.0)
+        elif conversion is None or (known and conversion[0] != expected):
+            if log is not None:
+                log.warning(
+                    ("unit", code, shown),
+                    "%s sends %s in %r, not a known unit of its quantity: its value "
+                    "is not published",
+                    code.short,
+                    shown,
+                )
+            return Reading(None, expected)
+        unit, factor = conversion
+    quality = item.get("quality")
+    if quality is not None and (
+        not isinstance(quality, str) or quality.strip().lower() != "good"
+    ):
+        return Reading(None, unit)
     number = _number(value)
-    scaler = _number(item.get("scaler", 0))
-    if number is None or scaler is None:
-        return Reading(None, unit_name)
-    return Reading(number * 10 ** int(scaler) * factor, unit_name)
+    if number is None:
+        return Reading(None, unit)
+    scaler = _scaler(item.get("scaler", 0))
+    if scaler is None:
+        if log is not None:
+            log.warning(
+                ("scaler", code),
+                "%s sends %s with the scaler %s, not an integer from %s to %s: "
+                "its value is not published",
+                code.short,
+                _shown(item.get("scaler")),
+                MIN_SCALER,
+                MAX_SCALER,
+            )
+        return Reading(None, unit)
+    result = number * 10**scaler * factor
+    if not plausible(result, unit, power_factor=code.is_power_factor):
+        if log is not None:
+            log.warning(
+                ("implausible", code),
+                "%s sends %s = %s %s, which no meter measures: not published",
+                code.short,
+                result,
+                unit or "",
+            )
+        return Reading(None, unit)
+    return Reading(result, unit)
 
 
-def parse_response(payload: Any) -> dict[ObisCode, Reading]:
+def _same(first: Reading, second: Reading) -> bool:
+    """Two readings of one code that say the same (up to float rounding)."""
+    if isinstance(first.value, float) and isinstance(second.value, float):
+        return first.unit == second.unit and math.isclose(
+            first.value, second.value, rel_tol=1e-9, abs_tol=1e-12
+        )
+    return first == second
+
+
+def parse_response(payload: Any, log: LogOnce | None = None) -> dict[ObisCode, Reading]:
     """Parse any of the three response formats into readings.
 
     Items whose OBIS code cannot be parsed are skipped (and logged at debug level):
-    one odd manufacturer code must not cost the user every other value.
+    one odd manufacturer code must not cost the user every other value. A code that
+    appears more than once (in different textual forms) keeps its value if every
+    occurrence says the same, and has no value otherwise (logged once, through ``log``).
+    Raises :class:`MeterResponseError` when there is nothing to read, or more than
+    :data:`MAX_ITEMS` items; never anything else, whatever ``payload`` is.
     """
     items: list[tuple[Any, Mapping[str, Any]]]
     if isinstance(payload, dict) and isinstance(payload.get("readings"), list):
         payload = payload["readings"]
+    if isinstance(payload, list | dict) and len(payload) > MAX_ITEMS:
+        raise MeterResponseError(
+            f"response holds {len(payload)} items, more than {MAX_ITEMS}"
+        )
     if isinstance(payload, list):
         items = [
             (item.get("obisCode"), item) for item in payload if isinstance(item, dict)
@@ -109,16 +283,94 @@ def parse_response(payload: Any) -> dict[ObisCode, Reading]:
     else:
         raise MeterResponseError("response is neither a list nor an object")
     readings: dict[ObisCode, Reading] = {}
+    ambiguous: set[ObisCode] = set()
     for key, item in items:
         try:
-            code = ObisCode.parse(str(key))
+            code = ObisCode.parse(key)
         except ValueError:
-            _LOGGER.debug("Skipping item with unknown OBIS code %r", key)
+            _LOGGER.debug(
+                "Skipping item with unknown OBIS code %s",
+                _shown(key),
+            )
             continue
-        readings[code] = _reading(code, item)
+        reading = _reading(code, item, log)
+        if code not in readings:
+            readings[code] = reading
+        elif not _same(readings[code], reading):
+            ambiguous.add(code)
+    for code in ambiguous:
+        readings[code] = Reading(None, readings[code].unit)
+        if log is not None:
+            log.warning(
+                ("duplicate", code),
+                "%s answers %s more than once, with different values: neither is "
+                "published",
+                code.short,
+            )
     if not readings:
         raise MeterResponseError("response holds no readings")
     return readings
+
+
+def _check_depth(payload: Any) -> None:
+    """Refuse JSON nested deeper than :data:`MAX_DEPTH` (without recursion)."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > MAX_DEPTH:
+            raise MeterResponseError(f"response is nested deeper than {MAX_DEPTH}")
+        stack.extend(
+            (child, depth + 1) for child in children if isinstance(child, dict | list)
+        )
+
+
+def decode_body(body: bytes) -> Any:
+    """The JSON value of an answer's body (None for an empty body).
+
+    Raises :class:`MeterResponseError` for a body over :data:`MAX_BODY` bytes, one that
+    is not UTF-8 JSON, or nests deeper than :data:`MAX_DEPTH`; never anything else.
+    """
+    if len(body) > MAX_BODY:
+        raise MeterResponseError(f"response of {len(body)} bytes, more than {MAX_BODY}")
+    body = body.removeprefix(_UTF8_BOM)
+    if not body.strip():
+        return None
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise MeterResponseError(f"response is not JSON: {err}") from err
+    if isinstance(payload, dict | list):
+        _check_depth(payload)
+    return payload
+
+
+def parse_body(body: bytes, log: LogOnce | None = None) -> dict[ObisCode, Reading]:
+    """An answer's body (bytes from the network) to readings, or MeterResponseError."""
+    return parse_response(decode_body(body), log)
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The body, at most :data:`MAX_BODY` bytes; a longer one closes the connection.
+
+    The connection is closed rather than released: what is left of the body must not be
+    read as the next answer on a kept-alive connection.
+    """
+    encoding = response.headers.get(aiohttp.hdrs.CONTENT_ENCODING, "identity")
+    if encoding.strip().lower() not in ("", "identity"):
+        response.close()
+        raise MeterResponseError(f"response is compressed ({_shown(encoding)})")
+    length = response.content_length
+    if length is not None and length > MAX_BODY:
+        response.close()
+        raise MeterResponseError(f"response of {length} bytes, more than {MAX_BODY}")
+    body = bytearray()
+    while chunk := await response.content.read(MAX_BODY + 1 - len(body)):
+        body += chunk
+        if len(body) > MAX_BODY:
+            response.close()
+            raise MeterResponseError(f"response of more than {MAX_BODY} bytes")
+    return bytes(body)
 
 
 class ObisHttpClient:
@@ -126,6 +378,7 @@ class ObisHttpClient:
 
     :meth:`read` asks for the configured ``codes`` (the serial number always included)
     in one request and returns readings in canonical units, net power settled.
+    Whatever answers, a call ends in time with readings or a typed MeterError.
     """
 
     def __init__(
@@ -147,7 +400,10 @@ class ObisHttpClient:
         self._read_url = self._base + (
             read_path if read_path.startswith("/") else f"/{read_path}"
         )
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers = {aiohttp.hdrs.ACCEPT_ENCODING: "identity"}
+        if token:
+            self._headers[aiohttp.hdrs.AUTHORIZATION] = f"Bearer {token}"
+        self._log = LogOnce(f"OBIS meter at {self._base}")
         self.timeout = timeout
         self.codes = tuple(codes)
 
@@ -164,13 +420,13 @@ class ObisHttpClient:
     async def _post(self, url: str, body: Any, timeout: float) -> Any:
         try:
             try:
-                status, text = await self._exchange(url, body, timeout)
+                status, answer = await self._exchange(url, body, timeout)
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as err:
                 if isinstance(err, aiohttp.ClientConnectorError):
                     raise
                 # The meter closed a kept-alive connection: once more, on a new one.
                 _LOGGER.debug("Connection to %s dropped (%s), retrying once", url, err)
-                status, text = await self._exchange(url, body, timeout)
+                status, answer = await self._exchange(url, body, timeout)
         except (aiohttp.ClientError, TimeoutError) as err:
             raise MeterConnectionError(
                 f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
@@ -180,22 +436,26 @@ class ObisHttpClient:
         if status >= 500:
             raise MeterConnectionError(f"HTTP {status}")
         if status >= 400:
-            raise MeterRefusedError(f"HTTP {status}: {text[:200]}")
-        if not text.strip():
-            return None
-        try:
-            return json.loads(text)
-        except ValueError as err:
-            raise MeterResponseError("response is not JSON") from err
+            text = answer[:200].decode("utf-8", "replace")
+            raise MeterRefusedError(f"HTTP {status}: {text}")
+        return decode_body(answer)
 
-    async def _exchange(self, url: str, body: Any, timeout: float) -> tuple[int, str]:
-        async with self._session.post(
-            url,
-            json=body,
-            headers=self._headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        ) as response:
-            return response.status, await response.text()
+    async def _exchange(self, url: str, body: Any, timeout: float) -> tuple[int, bytes]:
+        # The whole exchange, the body's last byte included, within ``timeout``.
+        async with (
+            asyncio.timeout(timeout),
+            self._session.post(
+                url,
+                json=body,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                # The meter's API answers where it is asked; a redirect is not followed.
+                allow_redirects=False,
+                # Uncompressed, so that the size cap holds for what is parsed.
+                auto_decompress=False,
+            ) as response,
+        ):
+            return response.status, await _read_body(response)
 
     async def read(self) -> MeterData:
         """One poll: the configured codes, within ``timeout``."""
@@ -213,7 +473,7 @@ class ObisHttpClient:
             payload = await self._post(self._read_url, body, timeout)
         except MeterRefusedError as err:
             raise MeterResponseError(str(err)) from err
-        readings = parse_response(payload)
+        readings = parse_response(payload, self._log)
         serial = readings.get(SERIAL)
         return MeterData(
             readings=readings,
