@@ -62,7 +62,8 @@ def auto_enable_custom_integrations(
 
 
 async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> list[list[str]]:
-    entry.add_to_hass(hass)
+    if entry.entry_id not in {e.entry_id for e in hass.config_entries.async_entries()}:
+        entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.minor_version == 2
@@ -74,13 +75,19 @@ async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> list[list[str]
     ]
 
 
+# Removed on purpose since 0.1.0: a virtual meter follows other sensors, it has no
+# connection of its own to report.
+REMOVED = {("virtual", "virtual_sensor.grid_power_connectivity")}
+
+
 def _keeps(kind: str, rows: list[list[str]], serial: str | None = None) -> None:
     if serial is not None:
         rows = [
             [d, u.replace(serial, "SFDI"), e.replace(serial, "SFDI")]
             for d, u, e in rows
         ]
-    assert [row for row in OLD[kind] if row not in rows] == []
+    expected = [row for row in OLD[kind] if (kind, row[1]) not in REMOVED]
+    assert [row for row in expected if row not in rows] == []
     # Nothing new took an id of 0.1.0's and pushed it to "<id>_2".
     old_ids = {entity_id for _domain, _unique_id, entity_id in OLD[kind]}
     assert not [row for row in rows if row[2].removesuffix("_2") in old_ids - {row[2]}]
@@ -205,7 +212,21 @@ async def test_virtual_meter_keeps_its_entities(hass: HomeAssistant) -> None:
         unique_id="virtual_sensor.grid_power",
         title="Virtual meter Grid power",
     )
+    # 0.1.0 made a connectivity sensor for it: it goes, rather than staying unavailable.
+    entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    registry.async_get_or_create(
+        "binary_sensor",
+        DOMAIN,
+        "virtual_sensor.grid_power_connectivity",
+        suggested_object_id="virtual_meter_grid_power_connectivity",
+        config_entry=entry,
+    )
     _keeps("virtual", await _set_up(hass, entry))
+    assert (
+        registry.async_get("binary_sensor.virtual_meter_grid_power_connectivity")
+        is None
+    )
 
 
 async def test_statistics_continue_under_the_same_id(

@@ -71,6 +71,11 @@ class AnalyticsState:
     high: bool
     window: str
     phantom_threshold_w: float
+    # When the next night's baseline is known (the end of its window).
+    next_night_at: datetime
+    high_threshold_w: float
+    high_delay_s: float
+    high_hysteresis_w: float
 
 
 def _time(value: Any, default: time) -> time:
@@ -107,8 +112,8 @@ class MeterAnalytics:
         self.night.add(when, power)
         self.high.add(when, power)
 
-    def state(self) -> AnalyticsState:
-        """The current results."""
+    def state(self, now: datetime) -> AnalyticsState:
+        """The current results, and what they are judged against."""
         last = self.night.last
         baseline = last.baseline_w if last else None
         return AnalyticsState(
@@ -117,6 +122,10 @@ class MeterAnalytics:
             high=self.high.on,
             window=f"{self.night.start:%H:%M}-{self.night.end:%H:%M}",
             phantom_threshold_w=self.phantom_threshold_w,
+            next_night_at=self.night.next_result_at(now),
+            high_threshold_w=self.high.threshold_w,
+            high_delay_s=self.high.delay.total_seconds(),
+            high_hysteresis_w=self.high.hysteresis_w,
         )
 
 
@@ -165,7 +174,7 @@ class EntryAnalytics:
             self.meters[device_id] = analytics
         analytics.add(now, whole_home_power(values))
         self.store.changed()
-        return analytics.state()
+        return analytics.state(now)
 
     def diagnostics(self) -> dict[str, Any]:
         """Each meter's last night and the night in progress, as saved."""
@@ -188,7 +197,7 @@ class EntryAnalytics:
                 continue
             before = analytics.high.on
             if analytics.high.add(now, analytics.last_power) != before:
-                changed[device_id] = analytics.state()
+                changed[device_id] = analytics.state(now)
         return changed
 
     def missed(self, now: datetime, device_ids: Iterable[str]) -> None:

@@ -13,8 +13,10 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import DOMAIN
 from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
 from .entity import SmartMeterEntity, async_add_new_entities
 
@@ -37,6 +39,7 @@ class MeterBinarySensorDescription(BinarySensorEntityDescription):
 
 
 def _phantom_attributes(state: MeterState) -> dict[str, Any] | None:
+    """The baseline it is judged on, against what, over which window; the next one."""
     analytics = state.analytics
     if analytics is None:
         return None
@@ -44,18 +47,32 @@ def _phantom_attributes(state: MeterState) -> dict[str, Any] | None:
         "baseline": analytics.night.baseline_w if analytics.night else None,
         "threshold": analytics.phantom_threshold_w,
         "window": analytics.window,
+        "next_night_at": analytics.next_night_at.isoformat(),
     }
 
 
+def _high_attributes(state: MeterState) -> dict[str, Any] | None:
+    """What high consumption is judged against."""
+    analytics = state.analytics
+    if analytics is None:
+        return None
+    return {
+        "threshold": analytics.high_threshold_w,
+        "delay": analytics.high_delay_s,
+        "hysteresis": analytics.high_hysteresis_w,
+    }
+
+
+CONNECTIVITY = MeterBinarySensorDescription(
+    key="connectivity",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    is_on_fn=lambda state, online: online,
+    has_fn=lambda state: True,
+    always_available=True,
+)
 BINARY_SENSORS: tuple[MeterBinarySensorDescription, ...] = (
-    MeterBinarySensorDescription(
-        key="connectivity",
-        device_class=BinarySensorDeviceClass.CONNECTIVITY,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda state, online: online,
-        has_fn=lambda state: True,
-        always_available=True,
-    ),
+    CONNECTIVITY,
     MeterBinarySensorDescription(
         key="phantom_load",
         translation_key="phantom_load",
@@ -71,6 +88,7 @@ BINARY_SENSORS: tuple[MeterBinarySensorDescription, ...] = (
         is_on_fn=lambda state, online: (
             state.analytics.high if state.analytics else None
         ),
+        attributes_fn=_high_attributes,
     ),
 )
 
@@ -80,11 +98,25 @@ async def async_setup_entry(
     entry: SmartMeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add each meter's connectivity sensor, and its load analytics."""
+    """Add each meter's connectivity sensor, and its load analytics.
+
+    A meter that is not polled (it follows other sensors) has no connection of its
+    own to report: no connectivity sensor (one an older version made is removed).
+    """
+    descriptions = BINARY_SENSORS
+    if entry.runtime_data.kind.default_interval is None:
+        descriptions = tuple(d for d in BINARY_SENSORS if d is not CONNECTIVITY)
+        registry = er.async_get(hass)
+        for device_id in entry.runtime_data.data.devices:
+            unique_id = f"{device_id}_{CONNECTIVITY.key}"
+            if entity_id := registry.async_get_entity_id(
+                "binary_sensor", DOMAIN, unique_id
+            ):
+                registry.async_remove(entity_id)
     async_add_new_entities(
         entry,
         async_add_entities,
-        BINARY_SENSORS,
+        descriptions,
         lambda description, state: description.has_fn(state),
         MeterBinarySensor,
     )

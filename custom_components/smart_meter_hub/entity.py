@@ -37,7 +37,8 @@ class SmartMeterEntity(CoordinatorEntity[SmartMeterCoordinator]):
             name=(data.name if data else None) or coordinator.config_entry.title,
             manufacturer=data.manufacturer if data else None,
             model=data.model if data else None,
-            serial_number=device_id,
+            # A meter's serial number; none for a meter made of other sensors.
+            serial_number=data.serial if data else None,
             sw_version=data.firmware if data else None,
         )
 

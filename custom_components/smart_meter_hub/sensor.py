@@ -482,17 +482,21 @@ READINGS: tuple[ReadingSensorDescription, ...] = (
     ),
 )
 
+# Changes at every poll: disabled by default, so the logbook is not flooded (the
+# connectivity sensor says whether the meter answers; diagnostics, when it last did).
 LAST_READING = HistorySensorDescription(
     key="last_reading",
     translation_key="last_reading",
     device_class=SensorDeviceClass.TIMESTAMP,
     entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
     value_fn=lambda state: state.timestamp,
     has_fn=lambda state: True,
 )
 
 
 def _night_attributes(state: MeterState) -> dict[str, Any]:
+    """The night it is about, its window, how much of it was seen, when the next is due."""
     analytics = state.analytics
     if analytics is None:
         return {}
@@ -500,7 +504,8 @@ def _night_attributes(state: MeterState) -> dict[str, Any]:
     return {
         "window": analytics.window,
         "night": night.night.isoformat() if night else None,
-        "coverage": night.coverage if night else None,
+        "coverage": round(night.coverage * 100, 1) if night else None,
+        "next_night_at": analytics.next_night_at.isoformat(),
     }
 
 

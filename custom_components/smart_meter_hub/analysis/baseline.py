@@ -70,6 +70,17 @@ class NightBaseline:
         end = datetime.combine(end_day, self.end, self.time_zone)
         return start.astimezone(UTC), end.astimezone(UTC)
 
+    def next_result_at(self, when: datetime) -> datetime:
+        """When the next night's result is known (UTC).
+
+        The end of the window in progress at ``when``, or of the next one.
+        """
+        local = when.astimezone(self.time_zone).date()
+        ends = [
+            self.window(local + timedelta(days=offset))[1] for offset in (-1, 0, 1, 2)
+        ]
+        return min(end for end in ends if end > when.astimezone(UTC))
+
     def _night_of(self, when: datetime) -> date | None:
         """The night whose window holds ``when``, or None outside every window."""
         local = when.astimezone(self.time_zone)

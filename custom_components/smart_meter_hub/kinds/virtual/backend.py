@@ -98,9 +98,7 @@ class VirtualBackend(MeterBackend):
             for circuit in self.circuits
         }
         return {
-            self.device_id: MeterData(
-                readings=readings, serial=self.device_id, model=MODEL, channels=channels
-            )
+            self.device_id: MeterData(readings=readings, model=MODEL, channels=channels)
         }
 
     async def async_close(self) -> None:
