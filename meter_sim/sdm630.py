@@ -6,10 +6,13 @@ registers, exception 02 outside the register map. Values evolve consistently: th
 energy counters integrate the power between requests.
 
 Faults (``gateway.units[n].fault = name``): ``silent`` (the unit never answers),
-``slow`` (answers after ``slow_seconds``: a late reply), ``exception`` (exception 04),
-``nan`` (every value NaN), ``glitch`` (import energy reads 5000 kWh once more than it
-is); ``word_order = "swapped"`` on a unit swaps the words of every float. A gateway with
-``single_client = True`` drops every connection but the first.
+``slow`` (answers after ``slow_seconds``: a late reply), ``exception`` (exception
+``exception_code``, 04 unless set), ``nan`` (every value NaN), ``glitch`` (import energy
+reads 5000 kWh once more than it is), ``glitch_zero`` and ``glitch_nan`` (import energy
+reads 0, or NaN, once), ``absurd`` (the L1 voltage reads 1e30 V), ``garbage`` (every
+register 0x1234), ``short`` (one register fewer than asked); ``word_order = "swapped"``
+on a unit swaps the words of every float. A gateway with ``single_client = True`` drops
+every connection but the first.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class SimulatedSdm630:
     export_kwh: float = 0.0
     word_order: str = "normal"
     fault: str | None = None
+    exception_code: int = 4
     slow_seconds: float = 1.0
     seed: int = 1
     clock: Callable[[], float] = time.monotonic
@@ -120,10 +124,14 @@ class SimulatedSdm630:
                 0x0046: values[0x0046], 0x0048: values[0x0048], 0x004A: self.export_kwh,
                 0x0156: self.import_kwh + self.export_kwh,
             }  # fmt: skip
-        if self.fault == "glitch":
+        if self.fault in ("glitch_zero", "glitch_nan"):
+            values[0x0048] = 0.0 if self.fault == "glitch_zero" else math.nan
+        if self.fault in ("glitch", "glitch_zero", "glitch_nan"):
             self.fault = None  # once
         if self.fault == "nan":
             values = dict.fromkeys(values, math.nan)
+        if self.fault == "absurd":
+            values[0x0000] = 1e30
         return values
 
     def registers(self, start: int, count: int) -> list[int] | int:
@@ -138,6 +146,10 @@ class SimulatedSdm630:
             value = floats.get(address, 0.0)
             high, low = struct.unpack(">2H", struct.pack(">f", value))
             words += [low, high] if self.word_order == "swapped" else [high, low]
+        if self.fault == "garbage":
+            words = [0x1234] * len(words)
+        if self.fault == "short":
+            words = words[:-1]
         return words
 
     def holding(self, start: int, count: int) -> list[int] | int:
@@ -240,7 +252,7 @@ class Sdm630Gateway:
         if meter.fault == "slow":
             await asyncio.sleep(meter.slow_seconds)
         if meter.fault == "exception":
-            return bytes([function | 0x80, 4])
+            return bytes([function | 0x80, meter.exception_code])
         if function == 4:
             result = meter.registers(start, count)
         elif function == 3:

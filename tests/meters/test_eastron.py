@@ -226,3 +226,89 @@ def test_models_saved_by_the_name_they_show() -> None:
         assert eastron_model_named(name).name == "SDM630"
     assert eastron_model_named("SDM72D-M v2").name == "SDM72D-M"
     assert eastron_model_named("SDM120").name == "SDM120"
+
+
+# Hostile register blocks (issue #12): readings or a typed MeterError, never a value
+# that is no measurement.
+
+
+@pytest.mark.parametrize(
+    ("fault", "match"),
+    [
+        ("absurd", "0x0000 reads 1e\\+30 V"),
+        ("garbage", "which no meter measures"),
+        ("short", "registers for"),
+    ],
+)
+@pytest.mark.parametrize("framing", ["tcp", "rtu"])
+async def test_absurd_or_broken_blocks_fail_the_poll(
+    gateway, framing: str, fault: str, match: str
+) -> None:
+    gw, connection = await gateway(framing)
+    gw.units[1].fault = fault
+    with pytest.raises(MeterResponseError, match=match):
+        await reader(connection, 1).read()
+    gw.units[1].fault = None
+    readings = (await reader(connection, 1).read()).readings
+    assert 225 < readings[VOLTAGE_L1].value < 235
+
+
+async def test_the_wrong_word_order_is_never_read_as_values(gateway) -> None:
+    # The gateway swaps the words, the entry says "normal": 180.1 kWh would read
+    # 1.6e-23 kWh, 230 V about 1e-41 V.
+    gw, connection = await gateway()
+    gw.units[1].word_order = "swapped"
+    with pytest.raises(MeterResponseError, match="word order"):
+        await reader(connection, 1).read()
+
+
+@pytest.mark.parametrize("fault", ["glitch_zero", "glitch_nan"])
+async def test_counter_glitches_once(gateway, fault: str) -> None:
+    gw, connection = await gateway(units=1)
+    gw.units[1].fault = fault
+    if fault == "glitch_nan":
+        with pytest.raises(MeterResponseError, match="0x0048 is not a number"):
+            await reader(connection, 1).read()
+    else:
+        # A true 0 is a float like any other: the counters' guard judges it.
+        assert (await reader(connection, 1).read()).readings[IMPORT].value == 0.0
+    readings = (await reader(connection, 1).read()).readings
+    assert readings[IMPORT].value == pytest.approx(180.1, abs=0.1)
+
+
+@pytest.mark.parametrize("code", [1, 3, 4, 6, 0x0B])
+async def test_every_exception_code_is_a_response_error(gateway, code: int) -> None:
+    gw, connection = await gateway(units=1)
+    gw.units[1].fault = "exception"
+    gw.units[1].exception_code = code
+    with pytest.raises(MeterResponseError, match=f"exception {code:02d}"):
+        await reader(connection, 1).read()
+
+
+async def test_power_factor_out_of_range_is_no_value_alone() -> None:
+    class Transport:
+        transactions = 0
+        spacing = 0.0
+
+        async def read_registers(
+            self, unit: int, function: int, address: int, count: int
+        ) -> list[int]:
+            words = [0x4366, 0x0000] * (count // 2)  # 230.0 everywhere
+            if address == 0:
+                words[0x3E:0x40] = [0x42BE, 0x0000]  # power factor 95.0
+            return words
+
+        async def close(self) -> None:
+            return None
+
+    data = await reader(Transport(), 1).read()  # type: ignore[arg-type]
+    assert data.readings[obis.POWER_FACTOR].value is None
+    assert data.readings[VOLTAGE_L1].value == 230.0
+
+
+@pytest.mark.parametrize(
+    "registers", [[1, 2, 3], [0x4366, 70_000], [0x4366, -1], [0x4366, True]]
+)
+def test_words_that_are_no_registers_are_refused(registers: list[int]) -> None:
+    with pytest.raises(MeterResponseError):
+        decode_floats(registers)

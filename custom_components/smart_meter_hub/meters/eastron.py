@@ -6,19 +6,38 @@ for the SDM72D-M); a block that the meter refuses with exception 02 is split rat
 than failing the meter. The SDM630's default set is read in two transactions: (0x0000,
 80) and (0x0156, 16); the single-phase SDM120 and SDM230 in two as well, the SDM72D-M in
 three. 0x0156 ("total kWh") is import plus export: the absolute energy, never consumption.
+
+Register blocks from the gateway are hostile too: a block of the wrong length or with
+words that are no 16-bit registers is refused (:class:`MeterResponseError`), and so is
+every value of a meter's answer when one of them is not a measurement at all: NaN or
+infinite, or outside its quantity's range (``units.plausible``: a voltage of 1e30 V, a
+negative counter, 1.6e-23 kWh). All values of one answer are decoded the same way, so one
+absurd value says the decoding (the word order) or the answer is wrong, and none of its
+values is published. Only a power factor out of range is left without a value alone:
+meters report odd power factors at almost no load, which says nothing of the rest.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from .modbus import READ_HOLDING, READ_INPUT, ModbusExceptionError, ModbusTransport
+from .modbus import (
+    READ_HOLDING,
+    READ_INPUT,
+    ModbusExceptionError,
+    ModbusTransport,
+    check_count,
+)
 from .models import MeterData, MeterResponseError, Reading, split_net_power
 from .obis import POWER_NET, ObisCode, obis
+from .units import plausible
+
+_LOGGER = logging.getLogger(__name__)
 
 WordOrder = Literal["normal", "swapped"]
 SERIAL_REGISTER: Final = 0xFC00
@@ -143,7 +162,14 @@ def model_named(name: str | None) -> EastronModel:
 def decode_floats(
     registers: list[int], word_order: WordOrder = "normal"
 ) -> list[float]:
-    """Registers (high word first, or swapped) to IEEE-754 floats."""
+    """Registers (high word first, or swapped) to IEEE-754 floats.
+
+    Raises MeterResponseError for an odd number of registers or a word that is no
+    16-bit register.
+    """
+    if len(registers) % 2:
+        raise MeterResponseError(f"{len(registers)} registers are no whole floats")
+    check_count(None, len(registers), registers)
     if word_order == "swapped":
         registers = [
             word
@@ -159,12 +185,17 @@ def decode_floats(
 
 async def identify(transport: ModbusTransport, unit: int) -> tuple[str, int | None]:
     """Serial number (holding 0xFC00, uint32) and model code (0xFC02, where it answers)."""
-    high, low = await transport.read_registers(unit, READ_HOLDING, SERIAL_REGISTER, 2)
+    high, low = check_count(
+        unit, 2, await transport.read_registers(unit, READ_HOLDING, SERIAL_REGISTER, 2)
+    )
     serial = str(high << 16 | low)
     try:
-        (code,) = await transport.read_registers(unit, READ_HOLDING, MODEL_REGISTER, 1)
+        registers = await transport.read_registers(
+            unit, READ_HOLDING, MODEL_REGISTER, 1
+        )
     except ModbusExceptionError:
         return serial, None
+    (code,) = check_count(unit, 1, registers)
     return serial, code
 
 
@@ -203,10 +234,15 @@ class EastronMeter:
             half = count // 2 // 2 * 2
             first = await self._read_block(start, half)
             return first | await self._read_block(start + half, count - half)
-        return dict(enumerate(registers, start))
+        return dict(enumerate(check_count(self.unit, count, registers), start))
 
     async def read(self) -> MeterData:
-        """Read the model's blocks; any NaN fails the whole poll."""
+        """Read the model's blocks: readings, or MeterError for the whole meter.
+
+        A value that is not a number, or not a plausible one for its quantity, fails
+        the whole poll (the decoding is wrong, see the module's docstring); a power
+        factor out of range only has no value.
+        """
         registers: dict[int, int] = {}
         raw: dict[str, list[int]] = {}
         for start, count in self.model.blocks:
@@ -224,6 +260,18 @@ class EastronMeter:
                 if not math.isfinite(value):
                     raise MeterResponseError(
                         f"unit {self.unit}: register 0x{address:04X} is not a number"
+                    )
+                if not plausible(value, unit, power_factor=code.is_power_factor):
+                    if code.is_power_factor:
+                        _LOGGER.debug(
+                            "Unit %s: power factor %s out of range", self.unit, value
+                        )
+                        readings[code] = Reading(None, unit)
+                        continue
+                    raise MeterResponseError(
+                        f"unit {self.unit}: register 0x{address:04X} reads {value:g}"
+                        f"{' ' + unit if unit else ''}, which no meter measures"
+                        " (is the word order right?)"
                     )
                 if code == POWER_NET:
                     readings |= split_net_power(value)

@@ -7,8 +7,8 @@ connection it shares with core Modbus.
 
 One connection per gateway, one request at a time, with a pause between requests (and a
 longer one when the unit id changes). Every answer is checked before it is used: an
-exception response raises :class:`ModbusExceptionError`, a wrong register count raises
-:class:`MeterResponseError`. pymodbus 3.8.3 does not match answers to requests, and RTU
+exception response raises :class:`ModbusExceptionError`, a wrong register count (or a
+word that is no 16-bit register) raises :class:`MeterResponseError`. pymodbus 3.8.3 does not match answers to requests, and RTU
 framing has no transaction id at all, so after a timeout the connection is closed: a
 late answer lands on a dead socket and is never taken for the next request's.
 """
@@ -66,12 +66,19 @@ class ModbusTransport(Protocol):
         """Let go of the gateway."""
 
 
-def check_count(unit: int, count: int, registers: list[int]) -> list[int]:
-    """The registers, if there are as many as were asked for."""
-    if len(registers) != count:
-        raise MeterResponseError(
-            f"unit {unit}: {len(registers)} registers for {count} asked"
-        )
+def check_count(unit: int | None, count: int, registers: object) -> list[int]:
+    """The registers, if they are as many 16-bit words as were asked for.
+
+    Anything else (another count, a word that is no 16-bit register, no list at all)
+    raises :class:`MeterResponseError`.
+    """
+    where = "" if unit is None else f"unit {unit}: "
+    if not isinstance(registers, list) or len(registers) != count:
+        got = len(registers) if isinstance(registers, list) else "no"
+        raise MeterResponseError(f"{where}{got} registers for {count} asked")
+    for word in registers:
+        if isinstance(word, bool) or not isinstance(word, int) or not 0 <= word < 2**16:
+            raise MeterResponseError(f"{where}a register is not a 16-bit word")
     return registers
 
 
