@@ -453,6 +453,7 @@ READINGS: tuple[ReadingSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
         suggested_display_precision=0,
+        entity_registry_enabled_default=False,
     ),
     ReadingSensorDescription(
         key="reactive_power",
@@ -462,6 +463,7 @@ READINGS: tuple[ReadingSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
         suggested_display_precision=0,
+        entity_registry_enabled_default=False,
     ),
     ReadingSensorDescription(
         key="power_factor",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Final
@@ -20,16 +21,33 @@ from .flow import ObisHttpFlow
 __all__ = ["CONF_OBIS_CODES", "CONF_PATH", "KEY", "OBIS_HTTP"]
 
 
+def _choice(code: ObisCode) -> str:
+    """A code as a choice of the form: its six groups joined by "_".
+
+    A translation key, so the form names each code: "1-0:1.8.0 · Energy import".
+    """
+    return "_".join(str(group) for group in code)
+
+
+def _code(choice: str) -> ObisCode:
+    """A choice of the form (or a code the user typed, in any OBIS form)."""
+    if re.fullmatch(r"\d{1,3}(?:_\d{1,3}){5}", choice):
+        choice = choice.replace("_", ".")
+    return ObisCode.parse(choice)
+
+
 def _options_fields(entry: SmartMeterConfigEntry) -> dict[Any, Any]:
-    current = entry.options.get(CONF_OBIS_CODES) or [
-        str(code) for code in obis.DEFAULT_CODES
-    ]
+    known = {str(code): _choice(code) for code in obis.DEFAULT_CODES}
+    current = entry.options.get(CONF_OBIS_CODES) or list(known)
     return {
-        vol.Required(CONF_OBIS_CODES, default=current): SelectSelector(
+        vol.Required(
+            CONF_OBIS_CODES, default=[known.get(code, code) for code in current]
+        ): SelectSelector(
             SelectSelectorConfig(
-                options=[str(code) for code in obis.DEFAULT_CODES],
+                options=list(known.values()),
                 multiple=True,
                 custom_value=True,
+                translation_key=CONF_OBIS_CODES,
             )
         )
     }
@@ -37,9 +55,9 @@ def _options_fields(entry: SmartMeterConfigEntry) -> dict[Any, Any]:
 
 def _options_values(user_input: Mapping[str, Any]) -> dict[str, Any]:
     codes: list[str] = []
-    for text in user_input.get(CONF_OBIS_CODES) or []:
+    for choice in user_input.get(CONF_OBIS_CODES) or []:
         try:
-            code = str(ObisCode.parse(text))
+            code = str(_code(choice))
         except ValueError as err:
             raise OptionsError(CONF_OBIS_CODES, "invalid_obis_code") from err
         if code not in codes:
