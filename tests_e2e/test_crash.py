@@ -189,7 +189,8 @@ async def _run(config: Path, log: Path) -> None:
             def polled() -> bool:
                 lines = log.read_text().splitlines()
                 return any(
-                    "not publishing 1-0:1.8.0" in line and "decrease" in line
+                    "not publishing" in line
+                    and "1-0:1.8.0 = 0.000 kWh (decrease" in line
                     for line in lines
                 )
 

@@ -22,6 +22,15 @@ SAVE_EVERY: Final = 60.0
 type Values = dict[ObisCode, float | str | None]
 
 
+def _kwh(value: float) -> str:
+    """A counter reading for a log line: rounded, or as it came when it is no number."""
+    return (
+        f"{value:.3f} kWh"
+        if 1e-3 <= abs(value) < 1e12 or value == 0
+        else f"{value!r} kWh"
+    )
+
+
 def counters_store_name(entry_id: str) -> str:
     """The file the counters of an entry are saved in (under .storage)."""
     return f"{entry_id}.energy"
@@ -47,38 +56,50 @@ class EntryCounters:
         self.guard.load(await self.store.async_load())
 
     def publishable(self, device_id: str, data: MeterData, now: datetime) -> Values:
-        """The device's values, each counter checked; log each rejection run once."""
+        """The device's values, each counter checked.
+
+        One glitch makes one warning (all the counters it hit, in one line), and its end
+        one line at info level; a run of rejections is not logged again.
+        """
         values: Values = {}
+        rejected: list[str] = []
+        recovered: list[str] = []
         guarded = False
         for code, reading in data.readings.items():
             value = reading.value
             if code.is_energy_counter and isinstance(value, float):
                 key = f"{device_id}:{code}"
+                last = self.guard.last(key)
                 verdict = self.guard.check(key, value, now.timestamp())
                 guarded = True
                 if verdict.rejected is not None and verdict.first:
-                    LOGGER.warning(
-                        "%s, meter %s: not publishing %s = %s kWh (%s; last accepted %s kWh)",
-                        self.title,
-                        device_id,
-                        code.short,
-                        value,
-                        verdict.rejected,
-                        self.guard.last(key),
+                    was = "nothing accepted yet" if last is None else f"{last:.3f} kWh"
+                    rejected.append(
+                        f"{code.short} = {_kwh(value)} ({verdict.rejected}; was {was})"
                     )
                 elif verdict.recovered:
-                    LOGGER.info(
-                        "%s, meter %s: %s is plausible again (%s kWh)",
-                        self.title,
-                        device_id,
-                        code.short,
-                        value,
-                    )
+                    recovered.append(f"{code.short} = {value:.3f} kWh")
                 value = verdict.value
             values[code] = value
         if guarded:
             self.store.changed()
+        if rejected:
+            LOGGER.warning(
+                "%s: not publishing %s", self._meter(device_id), ", ".join(rejected)
+            )
+        if recovered:
+            LOGGER.info(
+                "%s: plausible again: %s", self._meter(device_id), ", ".join(recovered)
+            )
         return values
+
+    def _meter(self, device_id: str) -> str:
+        """The entry's title, and the meter when the title does not name it."""
+        return (
+            self.title
+            if device_id in self.title
+            else f"{self.title}, meter {device_id}"
+        )
 
     def forget(self) -> None:
         """Start afresh: the meter's values are decoded another way from now on."""
