@@ -13,7 +13,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from types import ModuleType
 from typing import Any, Protocol
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from modbus_connection import (  # type: ignore[import-not-found, unused-ignore]
@@ -22,6 +21,7 @@ from modbus_connection import (  # type: ignore[import-not-found, unused-ignore]
     exceptions as errors,
 )
 
+from ...coordinator import SmartMeterConfigEntry
 from ...meters import (
     READ_HOLDING,
     Framing,
@@ -115,7 +115,7 @@ class SharedModbusTransport(PacedTransport):
 def core_entry_transport(
     core: ModuleType,
     hass: HomeAssistant,
-    entry: ConfigEntry,
+    entry: SmartMeterConfigEntry,
     host: str,
     port: int,
     framing: Framing,

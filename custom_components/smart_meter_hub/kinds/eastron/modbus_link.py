@@ -16,9 +16,9 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Final
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
+from ...coordinator import SmartMeterConfigEntry
 from ...meters import Framing, ModbusConnection, ModbusTransport
 
 try:
@@ -38,7 +38,11 @@ def shared_connection() -> ModuleType | None:
 
 
 def entry_transport(
-    hass: HomeAssistant, entry: ConfigEntry, host: str, port: int, framing: Framing
+    hass: HomeAssistant,
+    entry: SmartMeterConfigEntry,
+    host: str,
+    port: int,
+    framing: Framing,
 ) -> ModbusTransport:
     """The connection an entry's meters are read over."""
     if (core := shared_connection()) is None:
