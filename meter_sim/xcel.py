@@ -114,13 +114,14 @@ class FakeXcelMeter:
         demand_w: float = 2439.0,
         identity: Identity | None = None,
         seed: int = 1,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         keep_sets: int = 60,
     ) -> None:
         """The meter's own identity is generated (blocking) unless given.
 
         ``clock`` (Unix seconds) is the meter's time: its counters count along it and
-        its intervals are dated by it. ``keep_sets`` is how many 12-hour ReadingSets of
+        its intervals are dated by it. By default ``time.time``, looked up at each call
+        (so a test's frozen clock moves it). ``keep_sets`` is how many 12-hour ReadingSets of
         interval data it remembers (the real one: 60, 30 days).
         """
         self.host = host
@@ -148,10 +149,10 @@ class FakeXcelMeter:
         self.refused = 0
         self.cpu_seconds = 0.0
         self.held_seconds = 0.0
-        self.clock = clock
+        self.clock = clock or (lambda: time.time())
         self.keep_sets = keep_sets
         self._seed = seed
-        self._at = clock()
+        self._at = self.clock()
         self._bounds: dict[int, tuple[float, float]] = {}  # interval start -> counters
         self._seed_history()
         self._frozen_start: int | None = None

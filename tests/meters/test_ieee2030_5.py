@@ -616,10 +616,7 @@ async def test_interval_data_the_meter_spoils_is_left_out_and_named(
         assert series.problems == {
             "an interval without a value",
             "an interval in the future",
-            "an impossible interval value (-"
-            + str(fake.interval_wh(hour - 3 * 3600 + 900))
-            + " Wh)",
-            "an impossible interval value (1e+15 Wh)",
+            "a negative or impossible interval value",
             "an interval listed twice with other values",
         }
         await client.close()

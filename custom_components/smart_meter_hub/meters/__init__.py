@@ -19,8 +19,11 @@ from .eastron import (
 from .guard import EnergyGuard, Rejection, Verdict
 from .ieee2030_5 import (
     DEFAULT_PORT as IEEE2030_5_PORT,
+    INTERVAL_DELIVERED,
+    INTERVAL_RECEIVED,
     Ieee2030Client,
     Ieee2030Meter,
+    IntervalSeries,
     MeterNotApprovedError,
     MeterProfile,
 )
@@ -65,6 +68,8 @@ __all__ = [
     "EASTRON_MODELS",
     "EASTRON_MODEL_CODES",
     "IEEE2030_5_PORT",
+    "INTERVAL_DELIVERED",
+    "INTERVAL_RECEIVED",
     "OBIS_HTTP_PORT",
     "ON_DEMAND_TIMEOUT",
     "READ_HOLDING",
@@ -77,6 +82,7 @@ __all__ = [
     "IdentityError",
     "Ieee2030Client",
     "Ieee2030Meter",
+    "IntervalSeries",
     "MeterAuthError",
     "MeterConnectionError",
     "MeterData",

@@ -344,6 +344,11 @@ class Ieee2030Client:
         self._shut = True
         await self.close()
 
+    async def release(self) -> None:
+        """Close the connection once the request in flight, if any, has its answer."""
+        async with self._lock:
+            await self.close()
+
     async def close(self) -> None:
         """Close the connection (its TLS session is kept, to resume it next time)."""
         session, self._http, self._tls = self._http, None, None
@@ -765,7 +770,7 @@ class Ieee2030Meter:
                 elif not since <= slot < until:
                     continue
                 elif not 0 <= wh <= limit:
-                    series.problems.add(f"an impossible interval value ({wh:g} Wh)")
+                    series.problems.add("a negative or impossible interval value")
                     conflicting.add(slot)
                 elif series.slots.setdefault(slot, wh) != wh:
                     series.problems.add("an interval listed twice with other values")

@@ -22,6 +22,7 @@ from ...meters import (
     MeterProfile,
     client_ssl_context,
 )
+from .backfill import EnergyBackfill
 from .const import CONF_CONNECTION, RELEASE
 from .flow import CONF_METER_LFDI, xcel_title
 from .identity import approval_placeholders, identity_of
@@ -41,6 +42,7 @@ class XcelBackend(MeterBackend):
         self.client: Ieee2030Client | None = None
         self.meter: Ieee2030Meter | None = None
         self.release = False
+        self.backfill = EnergyBackfill(hass, entry)
         self._failures = 0
         self._next_attempt: datetime | None = None
         self._approval: dict[str, str] = {}
@@ -90,10 +92,12 @@ class XcelBackend(MeterBackend):
             raise
         finally:
             if self.release:  # other programs may read the meter until the next poll
-                await client.close()
+                await client.release()
         self._failures = 0
         self._next_attempt = None
         sfdi = str(self.meter.profile.sfdi)
+        # Hours missed since the last reading: filled from the meter's intervals.
+        self.backfill.answered(now, self.meter, sfdi)
         return {sfdi: replace(data, name=xcel_title(sfdi), model=MODEL)}
 
     def _pin(self, profile: MeterProfile) -> None:
@@ -122,10 +126,13 @@ class XcelBackend(MeterBackend):
         client, self.client, self.meter = self.client, None, None
         if client is not None:
             await client.shutdown()
+        await self.backfill.async_save()
 
 
 async def async_create_backend(
     hass: HomeAssistant, entry: SmartMeterConfigEntry
 ) -> MeterBackend:
     """The entry's backend; the TLS context is built on the first poll."""
-    return XcelBackend(hass, entry)
+    backend = XcelBackend(hass, entry)
+    await backend.backfill.async_load()
+    return backend
