@@ -20,7 +20,8 @@ Faults (``meter.fault = name``): ``hang`` (accepts TCP, never answers), ``handsh
 (the next handshake fails, the one after succeeds: a transient BAD_SIGNATURE),
 ``missing_values`` (readings without ``<value>``), ``frozen`` (timePeriod/start stops
 advancing), ``forbidden`` (HTTP 403 to everything), ``drop_next`` (the next request on an
-open connection gets no answer: the connection closes, as at the idle edge),
+open connection gets no answer: the connection closes, as at the idle edge; ``drop``:
+every request),
 ``garbage`` (bytes that are not HTTP), ``oversize`` (answers over 1 MB), ``slow``
 (answers after ``slow_seconds``). ``older_agent = True`` serves the profile of agents
 before 3.2.50 (dataQualifier 2, TOU and summation ReadingTypes told apart only by their
@@ -325,8 +326,9 @@ class FakeXcelMeter:
     def _serve(self, tls: ssl.SSLSocket, request: bytes) -> bool:
         """Answer one request; False when the connection is to close."""
         fault = self.fault
-        if fault == "drop_next":
-            self.fault = None
+        if fault in ("drop_next", "drop"):
+            if fault == "drop_next":
+                self.fault = None
             return False  # closed at the idle edge: the request gets no answer
         if fault == "garbage":
             self.requests += 1

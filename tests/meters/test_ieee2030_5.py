@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncGenerator
@@ -31,8 +32,12 @@ from custom_components.smart_meter_hub.meters.ieee2030_5 import (
     TOU_RECEIVED,
     Ieee2030Client,
     Ieee2030Meter,
+    IntervalSource,
     MeterNotApprovedError,
     ReadingType,
+    _href,
+    _int,
+    _text,
     classify,
 )
 from custom_components.smart_meter_hub.meters.sep2_identity import (
@@ -44,7 +49,7 @@ from custom_components.smart_meter_hub.meters.sep2_identity import (
     load_identity,
     sfdi_of,
 )
-from meter_sim.xcel import FakeXcelMeter
+from meter_sim.xcel import CAPTURE_LFDI, FakeXcelMeter
 
 NET = ObisCode.parse("1-0:16.7.0")
 IMPORT_KWH = ObisCode.parse("1-0:1.8.0")
@@ -637,3 +642,69 @@ async def test_agents_without_interval_data(
     with pytest.raises(MeterResponseError, match="HTTP 404"):
         await reader.intervals(INTERVAL_DELIVERED, 0, 1e10, 1e10)
     await client.close()
+
+
+async def test_a_meter_that_drops_every_request_is_a_connection_error(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    await client.get("/dcap")
+    meter.fault = "drop"  # even the retry on a new connection gets no answer
+    with pytest.raises(MeterConnectionError, match="closed the connection"):
+        await client.get("/tm")
+    await client.close()
+
+
+async def test_a_shutdown_during_a_request_keeps_no_connection(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    client = _client(meter, identity)
+    meter.fault, meter.slow_seconds = "slow", 0.3
+    request = asyncio.create_task(client.get("/tm"))
+    await asyncio.sleep(0.1)
+    await client.shutdown()
+    with contextlib.suppress(MeterConnectionError):
+        await request
+    assert client._http is None
+
+
+async def test_an_lfdi_that_is_not_the_certificates_is_refused(
+    meter: FakeXcelMeter, identity: Identity
+) -> None:
+    meter.capture["/sdev/sdi"] = meter.capture["/sdev/sdi"].replace(
+        CAPTURE_LFDI, "0" * 40
+    )
+    client = _client(meter, identity)
+    with pytest.raises(MeterResponseError, match="does not match its TLS"):
+        await client.discover()
+    await client.close()
+
+
+async def test_intervals_outside_the_window_and_odd_lengths(
+    socket_enabled: None, identity: Identity
+) -> None:
+    now = [1_800_000_000.0]
+    fake = _frozen_meter(identity, now)
+    await fake.start()
+    try:
+        client = _client(fake, identity)
+        reader = Ieee2030Meter(client, await client.discover())
+        newest = int(now[0] // 43200 * 43200)  # the set in progress starts here
+        series = await reader.intervals(
+            INTERVAL_DELIVERED, newest - 7200, newest - 3600, now[0]
+        )
+        assert series is not None
+        assert len(series.slots) == 4  # one hour, from an older set only
+        reader.profile.intervals[INTERVAL_DELIVERED] = IntervalSource("/x", 7, 0)
+        series = await reader.intervals(INTERVAL_DELIVERED, 0, now[0], now[0])
+        assert series is not None
+        assert series.problems == {"an interval length of 7 s"}
+        await client.close()
+    finally:
+        await fake.stop()
+
+
+def test_absent_elements_read_as_nothing() -> None:
+    assert _int(None, "value") is None
+    assert _text(None, "lFDI") is None
+    assert _href(None, "ReadingLink") is None

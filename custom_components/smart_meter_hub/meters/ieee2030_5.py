@@ -39,6 +39,7 @@ from yarl import URL
 from .models import (
     MeterConnectionError,
     MeterData,
+    MeterError,
     MeterIdentityError,
     MeterPendingError,
     MeterResponseError,
@@ -398,10 +399,13 @@ class Ieee2030Client:
                 if status != 200:
                     raise MeterResponseError(f"{path}: HTTP {status}")
                 return parse_xml(body, path)
-            except Exception:
+            except Exception as err:
                 # Whatever went wrong, the connection is not reused: a later request
                 # starts on a new one (and a client that fails holds no connection).
                 await self.close()
+                if self._shut and not isinstance(err, MeterError):
+                    # The session was closed under the request (an unload).
+                    raise MeterConnectionError("the client is shut down") from err
                 raise
             finally:
                 self._last_used = time.monotonic()

@@ -204,14 +204,14 @@ class MeterTlsContext(ssl.SSLContext):
         server_hostname: str | bytes | None = None,
         session: ssl.SSLSession | None = None,
     ) -> ssl.SSLObject:
-        """The TLS object of a new connection, offered the last session."""
-        if server_side:
-            return super().wrap_bio(incoming, outgoing, server_side, None, session)
-        tls = super().wrap_bio(
+        """The TLS object of a new connection, offered the last session.
+
+        A client context (``PROTOCOL_TLS_CLIENT``) makes client connections only.
+        """
+        self.last = super().wrap_bio(
             incoming, outgoing, server_side, None, session or self.resume
         )
-        self.last = tls
-        return tls
+        return self.last
 
 
 def client_ssl_context(identity: Identity) -> MeterTlsContext:

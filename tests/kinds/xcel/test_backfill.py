@@ -14,12 +14,14 @@ import logging
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -30,12 +32,23 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.smart_meter_hub.const import DOMAIN
-from custom_components.smart_meter_hub.kinds.xcel.backfill import Gap
+from custom_components.smart_meter_hub.kinds.xcel.backfill import (
+    MAX_TRIES,
+    Gap,
+    _Plan,
+    _row,
+)
 from custom_components.smart_meter_hub.kinds.xcel.identity import identity_data
-from custom_components.smart_meter_hub.meters import Identity, generate_identity
+from custom_components.smart_meter_hub.meters import (
+    Identity,
+    MeterConnectionError,
+    MeterResponseError,
+    generate_identity,
+)
 from meter_sim.xcel import FakeXcelMeter
 
 START = datetime(2026, 11, 21, 9, 50, tzinfo=UTC)
+ENERGY_METADATA: Any = {"statistic_id": "sensor.x", "unit_of_measurement": "kWh"}
 HOUR = timedelta(hours=1)
 # The recorder compiles statistics as time passes (the test harness turns it off).
 pytestmark = pytest.mark.parametrize("enable_statistics", [True])
@@ -206,6 +219,13 @@ async def test_three_silent_hours_are_filled_from_the_meters_intervals(
     await run_until(hass, freezer, at(16, 40))
     assert len(filled_lines(caplog)) == 2  # the one above, made by hand
     assert await hourly(hass, imported, at(10), at(16)) == before
+    # A gap inside one hour, after the last compiled one: no hour to fill.
+    backend = entry.runtime_data.backend
+    inside = Gap(at(16, 1).timestamp(), at(16, 30).timestamp())
+    assert await backend.backfill._async_fill(
+        inside, backend.meter, str(sfdi), datetime.now(UTC)
+    )
+    assert len(filled_lines(caplog)) == 2
 
 
 async def test_hours_home_assistant_was_stopped_are_filled(
@@ -358,3 +378,49 @@ async def test_an_agent_without_interval_data_leaves_the_hours_as_recorded(
     assert sum(expected in message for message in warnings) == 1
     assert not filled_lines(caplog)
     assert float(hass.states.get(imported).state) > 42249  # the live value is there
+
+
+async def test_unreadable_intervals_are_tried_again_then_given_up_once(
+    hass: HomeAssistant,
+    xcel: FakeXcelMeter,
+    identity: Identity,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entry = await _set_up(hass, xcel, identity)
+    backfill = entry.runtime_data.backend.backfill
+    meter, sfdi = entry.runtime_data.backend.meter, str(xcel.identity.sfdi)
+    now = datetime.now(UTC)
+    gap = Gap(now.timestamp() - 3 * 3600, now.timestamp() - 3600)
+    backfill._mine["gaps"] = [[gap.start, gap.end]]
+    dropped = MeterConnectionError("the meter closed the connection")
+    with patch.object(type(backfill), "_async_fill", side_effect=dropped):
+        for _ in range(MAX_TRIES - 1):  # the connection failed: kept for a later poll
+            await backfill._async_fill_due([gap], meter, sfdi, now)
+            assert backfill.gaps == [gap]
+        await backfill._async_fill_due([gap], meter, sfdi, now)
+    assert backfill.gaps == []
+    refused = MeterResponseError("/upt/1/mr/12/rs?s=0&l=25: HTTP 404")
+    backfill._mine["gaps"] = [[gap.start, gap.end]]
+    with patch.object(type(backfill), "_async_fill", side_effect=refused):
+        await backfill._async_fill_due([gap], meter, sfdi, now)  # answered: final
+    assert backfill.gaps == []
+    warnings = [r.getMessage() for r in ours(caplog) if r.levelno == logging.WARNING]
+    assert sum("could not be read" in message for message in warnings) == 1
+
+
+async def test_nothing_is_filled_without_statistics_or_sensors(
+    hass: HomeAssistant,
+    xcel: FakeXcelMeter,
+    identity: Identity,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    entry = await _set_up(hass, xcel, identity)
+    backend = entry.runtime_data.backend
+    sfdi = str(xcel.identity.sfdi)
+    er.async_get(hass).async_remove(f"sensor.xcel_meter_{sfdi}_energy_export")
+    gap = Gap(at(7).timestamp(), at(9, 40).timestamp())
+    # No statistics compiled for the import sensor yet, the export sensor is gone.
+    assert await backend.backfill._async_fill(gap, backend.meter, sfdi, at(9, 55))
+    assert not filled_lines(caplog)
+    assert _row({"start": 0.0, "state": None, "sum": 1.0}) is None
+    assert _Plan(ENERGY_METADATA, float).forward(None, [0], {0: 1.0}) == []
