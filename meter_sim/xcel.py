@@ -16,7 +16,8 @@ capture's structure (12-hour sets, newest first, ``localID`` the interval's inde
 they always agree with the summations. Downtime is simulated by not asking it (its
 counters still count), by ``hang``, or by :meth:`FakeXcelMeter.go_down`.
 
-Faults (``meter.fault = name``): ``hang`` (accepts TCP, never answers), ``handshake_once``
+Faults (``meter.fault = name``): ``hang`` (accepts TCP, never answers, not even on an open
+connection), ``handshake_once``
 (the next handshake fails, the one after succeeds: a transient BAD_SIGNATURE),
 ``missing_values`` (readings without ``<value>``), ``frozen`` (timePeriod/start stops
 advancing), ``forbidden`` (HTTP 403 to everything), ``drop_next`` (the next request on an
@@ -148,6 +149,7 @@ class FakeXcelMeter:
         self.resumed_handshakes = 0
         self.requests = 0
         self.refused = 0
+        self.stalled = 0  # requests a hung agent received and never answered
         self.cpu_seconds = 0.0
         self.held_seconds = 0.0
         self.clock = clock or (lambda: time.time())
@@ -182,6 +184,10 @@ class FakeXcelMeter:
         )
         self.registered = {lfdi_of(der): certificate_pem}
         self._context = None
+        # The agent reloads its trust list: open connections (and sessions) end.
+        for connection in list(self._open):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._context is None:
@@ -326,6 +332,11 @@ class FakeXcelMeter:
     def _serve(self, tls: ssl.SSLSocket, request: bytes) -> bool:
         """Answer one request; False when the connection is to close."""
         fault = self.fault
+        if fault == "hang":  # the agent stops answering, open connections included
+            self.stalled += 1
+            while self.fault == "hang" and self._listener is not None:
+                time.sleep(0.02)
+            return False
         if fault in ("drop_next", "drop"):
             if fault == "drop_next":
                 self.fault = None
@@ -334,9 +345,9 @@ class FakeXcelMeter:
             self.requests += 1
             tls.sendall(b"\x16\x03\x01 this is not HTTP \xff\xfe\r\n\r\n")
             return False
-        if fault == "slow":
-            time.sleep(self.slow_seconds)
         status, body = self._answer(request.decode("latin-1").split()[1])
+        if fault == "slow":  # counted as a request, answered late
+            time.sleep(self.slow_seconds)
         payload = body.encode()
         if fault == "oversize":
             payload = b"<Time>" + b" " * 1_200_000 + b"</Time>"
