@@ -1,0 +1,1 @@
+"""The fault matrix: each backend's faults run through Home Assistant."""
