@@ -292,9 +292,8 @@ class EnergyBackfill:
                 waiting = True
             plans.append((suffix, entity_id, plan))
         if waiting and not self._expired(gap, now):
-            return (
-                False  # the recorder's row of the hour after the gap is not there yet
-            )
+            # The recorder's row of the hour after the gap is not there yet.
+            return False
         filled: set[int] = set()
         energy: dict[str, float] = {}
         for suffix, _entity_id, plan in plans:
@@ -314,12 +313,12 @@ class EnergyBackfill:
                     f"{wh / 1000:.3f} kWh {WORDS[suffix]}"
                     for suffix, wh in energy.items()
                 ),
-                self._left_text(gap, plans),
+                self._left_text(plans),
             )
         return True
 
     @staticmethod
-    def _left_text(gap: Gap, plans: list[tuple[str, str, _Plan]]) -> str:
+    def _left_text(plans: list[tuple[str, str, _Plan]]) -> str:
         left = {hour for _suffix, _entity, plan in plans for hour in plan.left}
         if not left:
             return ""
