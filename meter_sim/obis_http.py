@@ -148,6 +148,10 @@ class SimulatedObisMeter:
         """Current signed net power (import positive), as last advanced."""
         return self._power
 
+    def set_power(self, watts: float) -> None:
+        """Jump the net power to ``watts`` (import positive); the walk goes on from there."""
+        self._power = watts
+
     def advance(self) -> None:
         """Integrate power since the last call into the counters, then move the power."""
         now = self.clock()
