@@ -1,227 +1,143 @@
-"""Config flow: every failure is a form error with nothing saved, then the user recovers."""
+"""The config flow every kind shares: the menu, discovery, reconfigure, reauth, options.
+
+Each kind's own steps are tested with the kind (tests/kinds/<kind>/test_flow.py); here
+the class composed from the registry, and the guarantees every kind gets from the
+shared path: one entry per device, whatever kinds the entries are.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import replace
+from ipaddress import ip_address
+from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import CONF_HOST, CONF_PORT, CONF_SCAN_INTERVAL, CONF_TOKEN
+from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigFlowResult
+from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.smart_meter_hub.const import CONF_METER_TYPE, DOMAIN
-from custom_components.smart_meter_hub.kinds.obis_http import (
-    CONF_OBIS_CODES,
-    CONF_PATH,
-    KEY as METER_OBIS_HTTP,
-)
+from custom_components.smart_meter_hub.const import DOMAIN
+from custom_components.smart_meter_hub.flow import MeterFlow
+from custom_components.smart_meter_hub.kinds import KINDS
+from custom_components.smart_meter_hub.kinds.obis_http import CONF_OBIS_CODES
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
+from meter_sim.sdm630 import Sdm630Gateway
 
-from .conftest import SERIAL
+from .helpers import (
+    async_add_virtual_meter,
+    async_open_gateway_form,
+    set_power,
+    setup_integration,
+    start_reconfigure,
+    virtual_entry,
+)
 
 
-async def _obis_form(hass: HomeAssistant) -> str:
+async def test_the_menu_lists_every_kind_in_the_registrys_order(
+    hass: HomeAssistant,
+) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == [METER_OBIS_HTTP, "sdm630", "xcel", "virtual"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": METER_OBIS_HTTP}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == METER_OBIS_HTTP
-    return result["flow_id"]
+    assert result["step_id"] == "user"
+    assert result["menu_options"] == ["obis_http", "sdm630", "xcel", "virtual"]
+    assert result["menu_options"] == list(KINDS)
 
 
-async def test_add_meter(hass: HomeAssistant, port: int) -> None:
-    flow_id = await _obis_form(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id,
-        {
-            CONF_HOST: " 127.0.0.1 ",
-            CONF_PORT: float(port),
-            CONF_TOKEN: "",
-            CONF_PATH: "",
-        },
+def _announced(service_type: str) -> ZeroconfServiceInfo:
+    return ZeroconfServiceInfo(
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=[ip_address("127.0.0.1")],
+        hostname="itrondnsserver-651057190448.local.",
+        name=f"itrondnsserver-651057190448.{service_type}",
+        port=8081,
+        type=service_type,
+        properties={},
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"OBIS meter {SERIAL}"
-    assert result["data"] == {
-        CONF_METER_TYPE: METER_OBIS_HTTP,
-        CONF_HOST: "127.0.0.1",
-        CONF_PORT: port,
+
+
+async def test_discovery_goes_to_the_kind_that_knows_the_service(
+    hass: HomeAssistant,
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_ZEROCONF},
+        data=_announced("_smartenergy._tcp.local."),
+    )
+    # The Xcel kind's steps: make or import the installation's identity first.
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "xcel"
+    progress = hass.config_entries.flow.async_progress()
+    assert progress[0]["context"]["title_placeholders"] == {
+        "name": "Xcel meter 651057190448"
     }
-    assert result["result"].unique_id == SERIAL
 
 
-@pytest.mark.parametrize(
-    ("break_it", "error"),
-    [
-        (lambda meter: meter.set_fault("unauthorized", 1), "invalid_auth"),
-        (lambda meter: meter.set_fault("forbidden", 1), "invalid_auth"),
-        (lambda meter: meter.set_fault("invalid_json", 1), "invalid_response"),
-        (lambda meter: meter.set_fault("empty", 1), "invalid_response"),
-        (lambda meter: meter.set_fault("http500", 1), "cannot_connect"),
-        (lambda meter: meter.missing.add("0-0:96.1.0"), "no_serial"),
-    ],
-)
-async def test_meter_errors_then_recovery(
-    hass: HomeAssistant, meter: SimulatedObisMeter, port: int, break_it, error: str
+async def test_discovery_of_a_service_no_kind_knows_is_not_supported(
+    hass: HomeAssistant,
 ) -> None:
-    flow_id = await _obis_form(hass)
-    break_it(meter)
-    user_input = {CONF_HOST: "127.0.0.1", CONF_PORT: port}
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
-    assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"base": error}
-    assert not hass.config_entries.async_entries(DOMAIN)
-
-    meter.missing.clear()
-    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-
-
-async def test_unreachable_meter_then_recovery(
-    hass: HomeAssistant, server: ObisMeterServer
-) -> None:
-    flow_id = await _obis_form(hass)
-    port = server.ports[0]
-    await server.stop()
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
-    )
-    assert result["errors"] == {"base": "cannot_connect"}
-    await server.restart()
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-
-
-async def test_token_meter(
-    hass: HomeAssistant, meter: SimulatedObisMeter, port: int
-) -> None:
-    meter.token = "abc123"
-    flow_id = await _obis_form(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
-    )
-    assert result["errors"] == {"base": "invalid_auth"}
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port, CONF_TOKEN: "abc123"}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_TOKEN] == "abc123"
-
-
-async def test_unexpected_error_then_recovery(hass: HomeAssistant, port: int) -> None:
-    flow_id = await _obis_form(hass)
-    with patch(
-        "custom_components.smart_meter_hub.meters.obis_http.ObisHttpClient.read",
-        side_effect=RuntimeError("boom"),
-    ):
-        result = await hass.config_entries.flow.async_configure(
-            flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
-        )
-    assert result["errors"] == {"base": "unknown"}
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-
-
-async def test_same_meter_twice_aborts_and_updates_address(
-    hass: HomeAssistant, config_entry: MockConfigEntry, port: int
-) -> None:
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry, data={**config_entry.data, CONF_HOST: "127.0.0.2"}
-    )
-    flow_id = await _obis_form(hass)
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_ZEROCONF},
+        data=_announced("_http._tcp.local."),
     )
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert config_entry.data[CONF_HOST] == "127.0.0.1"
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+    assert result["reason"] == "not_supported"
 
 
-async def test_reconfigure_new_address(
-    hass: HomeAssistant, init_integration: MockConfigEntry, meter: SimulatedObisMeter
+async def test_a_kind_without_reconfigure_says_so(hass: HomeAssistant) -> None:
+    set_power(hass, "sensor.grid_power", "100")
+    entry = await async_add_virtual_meter(hass)
+    result = await start_reconfigure(hass, entry)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_not_supported"
+
+
+async def test_a_kind_without_reauth_says_so(hass: HomeAssistant) -> None:
+    # No kind but OBIS HTTP asks for credentials; a reauth of another kind ends at once.
+    entry = virtual_entry(hass)
+    await setup_integration(hass, entry)
+    result = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_not_supported"
+
+
+async def test_options_of_each_kind(
+    hass: HomeAssistant, kind_entry: MockConfigEntry
 ) -> None:
-    # The meter moved: it now answers on another port, with a token.
-    moved = ObisMeterServer([meter])
-    await moved.start()
-    meter.token = "new-token"
-    try:
-        result = await init_integration.start_reconfigure_flow(hass)
-        assert result["step_id"] == "obis_http_reconfigure"
-        new = {CONF_HOST: "127.0.0.1", CONF_PORT: moved.ports[0]}
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], new)
-        assert result["errors"] == {"base": "invalid_auth"}
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {**new, CONF_TOKEN: "new-token"}
+    """Each kind's own fields, the poll interval where it polls, the analytics."""
+    await setup_integration(hass, kind_entry)
+    kind = KINDS[kind_entry.data["meter_type"]]
+    own = {str(key) for key in kind.options.fields(kind_entry)}
+    result = await hass.config_entries.options.async_init(kind_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == kind.key
+    fields = {str(key) for key in result["data_schema"].schema}
+    assert own <= fields
+    assert (CONF_SCAN_INTERVAL in fields) is (kind.default_interval is not None)
+    assert {"phantom_threshold", "high_threshold", "night_window_start"} <= fields
+    # Every field at its default: what a user gets by saving the form unchanged.
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert dict(kind_entry.options) == result["data"]
+    assert own <= set(kind_entry.options)
+    if kind.default_interval is not None:
+        assert kind_entry.options[CONF_SCAN_INTERVAL] == (
+            kind.default_interval.total_seconds()
         )
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "reconfigure_successful"
-        assert init_integration.data[CONF_PORT] == moved.ports[0]
-        assert init_integration.data[CONF_TOKEN] == "new-token"
-        await hass.async_block_till_done()
-    finally:
-        await moved.stop()
+    assert kind_entry.options["phantom_threshold"] == 200
 
 
-async def test_reconfigure_refuses_another_meter(
+async def test_obis_codes_are_checked_and_saved_in_one_form(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    other = ObisMeterServer([SimulatedObisMeter(serial="SOMEONE-ELSE")])
-    await other.start()
-    try:
-        result = await init_integration.start_reconfigure_flow(hass)
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: other.ports[0]}
-        )
-        assert result["type"] is FlowResultType.ABORT
-        assert result["reason"] == "wrong_meter"
-        assert init_integration.data[CONF_PORT] != other.ports[0]
-    finally:
-        await other.stop()
-
-
-async def test_reauth_with_new_token(
-    hass: HomeAssistant, init_integration: MockConfigEntry, meter: SimulatedObisMeter
-) -> None:
-    meter.token = "rotated"
-    result = await init_integration.start_reauth_flow(hass)
-    assert result["step_id"] == "obis_http_reauth"
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: "old"}
-    )
-    assert result["errors"] == {"base": "invalid_auth"}
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_TOKEN: "rotated"}
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "reauth_successful"
-    assert init_integration.data[CONF_TOKEN] == "rotated"
-    await hass.async_block_till_done()
-
-
-async def test_reauth_refuses_another_meter(
-    hass: HomeAssistant, init_integration: MockConfigEntry, meter: SimulatedObisMeter
-) -> None:
-    result = await init_integration.start_reauth_flow(hass)
-    meter.serial = "SWAPPED"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_meter"
-
-
-async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
@@ -243,14 +159,106 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert dict(init_integration.options) == {
-        CONF_SCAN_INTERVAL: 30,
-        CONF_OBIS_CODES: ["1-0:1.8.0.255", "1-0:2.8.0.255"],
-        "night_window_start": "00:30:00",
-        "night_window_end": "05:00:00",
-        "phantom_threshold": 150,
-        "high_threshold": 10_000.0,
-        "high_delay": 60.0,
-        "high_hysteresis": 500.0,
-    }
+    # (Besides the options of features of their own, tested with them.)
+    assert (
+        dict(init_integration.options).items()
+        >= {
+            CONF_SCAN_INTERVAL: 30,
+            CONF_OBIS_CODES: ["1-0:1.8.0.255", "1-0:2.8.0.255"],
+            "night_window_start": "00:30:00",
+            "night_window_end": "05:00:00",
+            "phantom_threshold": 150,
+            "high_threshold": 10_000.0,
+            "high_delay": 60.0,
+            "high_hysteresis": 500.0,
+        }.items()
+    )
     await hass.async_block_till_done()
+
+
+async def test_a_device_belongs_to_one_entry_whatever_its_kind(
+    hass: HomeAssistant, gateway: Sdm630Gateway, socket_enabled: None
+) -> None:
+    """A meter already read as another kind is not added again behind a gateway."""
+    # Meter 1002 is already read by an entry of another kind (its serial, its id).
+    reader = ObisMeterServer([SimulatedObisMeter(serial="1002")])
+    await reader.start()
+    try:
+        await setup_integration(
+            hass,
+            MockConfigEntry(
+                domain=DOMAIN,
+                unique_id="1002",
+                title="OBIS meter 1002",
+                minor_version=2,
+                data={
+                    "meter_type": "obis_http",
+                    "host": "127.0.0.1",
+                    "port": reader.ports[0],
+                },
+            ),
+        )
+        # An entry of a kind this version does not know owns nothing it can tell.
+        MockConfigEntry(
+            domain=DOMAIN,
+            unique_id="1001",
+            minor_version=2,
+            data={"meter_type": "from_the_future"},
+        ).add_to_hass(hass)
+        flow_id = await async_open_gateway_form(hass)
+        result = await hass.config_entries.flow.async_configure(
+            flow_id,
+            {
+                "host": "127.0.0.1",
+                "port": gateway.port,
+                "framing": "tcp",
+                "unit_ids": "1, 2",
+            },
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "already_configured"
+        assert not [
+            entry
+            for entry in hass.config_entries.async_entries(DOMAIN)
+            if entry.data["meter_type"] == "sdm630"
+        ]
+        await hass.config_entries.async_unload(
+            hass.config_entries.async_entries(DOMAIN)[0].entry_id
+        )
+    finally:
+        await reader.stop()
+
+
+class _SameStepAsOBIS(MeterFlow):
+    async def async_step_obis_http(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return self.async_abort(reason="never")
+
+
+class _OwnDiscoveryStep(MeterFlow):
+    async def async_step_zeroconf(self, discovery_info: Any) -> ConfigFlowResult:
+        return self.async_abort(reason="never")
+
+
+@pytest.mark.parametrize(
+    ("flow", "step"),
+    [
+        (_SameStepAsOBIS, "async_step_obis_http"),
+        (_OwnDiscoveryStep, "async_step_zeroconf"),
+    ],
+)
+def test_two_kinds_may_not_define_the_same_step(
+    flow: type[MeterFlow], step: str
+) -> None:
+    """The flow class is composed of every kind's steps: none may hide another's."""
+    copy = replace(KINDS["virtual"], key="copy", flow=flow)
+    spec = importlib.util.find_spec("custom_components.smart_meter_hub.config_flow")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)  # a fresh copy, not registered
+    with (
+        patch.dict(KINDS, {"copy": copy}),
+        pytest.raises(TypeError, match=f"copy redefines {step}"),
+    ):
+        spec.loader.exec_module(module)

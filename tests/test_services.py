@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from homeassistant.auth.models import User
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import (
     HomeAssistantError,
     ServiceValidationError,
@@ -14,6 +14,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_meter_hub.const import DOMAIN
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
+from meter_sim.sdm630 import Sdm630Gateway
+
+from .helpers import async_add_gateway
 
 
 async def test_read_obis_returns_values(
@@ -71,6 +74,21 @@ async def test_read_obis_unloaded_meter(
             return_response=True,
         )
     assert err.value.translation_key == "entry_not_loaded"
+
+
+async def test_read_obis_is_for_obis_meters(
+    hass: HomeAssistant, gateway: Sdm630Gateway
+) -> None:
+    entry = await async_add_gateway(hass, gateway, "1")
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "read_obis",
+            {"config_entry_id": entry.entry_id, "obis_codes": ["1.8.0"]},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "not_obis_meter"
 
 
 async def test_read_obis_meter_fails(
@@ -175,8 +193,6 @@ async def test_write_obis_is_for_admins_only(
     meter: SimulatedObisMeter,
     hass_read_only_user: User,
 ) -> None:
-    from homeassistant.core import Context  # noqa: PLC0415
-
     with pytest.raises(Unauthorized):
         await hass.services.async_call(
             DOMAIN,

@@ -1,0 +1,192 @@
+"""The coordinator: polls, what a failed poll tells the user, repair issues.
+
+Each kind's own failures are tested with the kind (tests/kinds/); here what every kind
+shares: unavailable while the meter is away and polled all the same, one log line per
+outage, the error in the user's words, the wrong-meter repair issue, and at most ten
+meters polled at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import timedelta
+from unittest.mock import patch
+
+import pytest
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.smart_meter_hub.const import DOMAIN
+from custom_components.smart_meter_hub.kinds import KINDS
+from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
+
+from .helpers import (
+    OBIS_PREFIX,
+    SERIAL,
+    START,
+    async_poll,
+    frozen_clock,
+    setup_integration,
+    state_of,
+)
+
+P = f"sensor.{OBIS_PREFIX}"
+CONNECTIVITY = f"binary_sensor.{OBIS_PREFIX}_connectivity"
+MINUTE = timedelta(minutes=1)
+
+
+@pytest.mark.freeze_time(START)
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_unreachable_meter_goes_unavailable_keeps_being_polled_and_comes_back(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    server: ObisMeterServer,
+    meter: SimulatedObisMeter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    last_reading = state_of(hass, f"{P}_last_reading")
+    await server.stop()
+    caplog.clear()
+    for _ in range(3):  # three scheduled polls, one minute apart
+        await async_poll(hass, freezer, MINUTE)
+    assert state_of(hass, f"{P}_energy_import") == STATE_UNAVAILABLE
+    assert state_of(hass, f"{P}_power_import") == STATE_UNAVAILABLE
+    assert state_of(hass, CONNECTIVITY) == STATE_OFF
+    # The time of the last good reading stays visible.
+    assert state_of(hass, f"{P}_last_reading") == last_reading
+    went = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components")
+    ]
+    assert len(went) == 1, [r.getMessage() for r in went]
+
+    await server.restart()
+    caplog.clear()
+    requests = meter.read_requests
+    await async_poll(hass, freezer, MINUTE)
+    assert meter.read_requests == requests + 1  # still polled while it was away
+    assert state_of(hass, f"{P}_energy_import") != STATE_UNAVAILABLE
+    assert state_of(hass, CONNECTIVITY) == STATE_ON
+    assert state_of(hass, f"{P}_last_reading") > last_reading
+    assert [r for r in caplog.records if "recovered" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("fault", "logged"),
+    [
+        ("http500", "Cannot reach the meter: HTTP 500"),
+        ("invalid_json", "The meter's answer was not valid: response is not JSON"),
+        ("empty", "The meter's answer was not valid"),
+    ],
+)
+@pytest.mark.freeze_time(START)
+async def test_a_failed_poll_is_told_in_the_users_words(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    meter: SimulatedObisMeter,
+    caplog: pytest.LogCaptureFixture,
+    fault: str,
+    logged: str,
+) -> None:
+    meter.set_fault(fault, count=1)
+    await async_poll(hass, freezer, MINUTE)
+    assert state_of(hass, f"{P}_energy_import") == STATE_UNAVAILABLE
+    assert f"Error fetching {DOMAIN} OBIS meter {SERIAL} data: {logged}" in caplog.text
+
+
+@pytest.mark.freeze_time(START)
+async def test_a_refused_token_asks_for_a_new_one_where_the_kind_can(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    meter: SimulatedObisMeter,
+) -> None:
+    meter.token = "rotated"
+    await async_poll(hass, freezer, MINUTE)
+    flows = hass.config_entries.flow.async_progress()
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+
+
+@pytest.mark.freeze_time(START)
+async def test_a_refused_token_is_an_error_where_the_kind_has_no_reauth(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    config_entry: MockConfigEntry,
+    meter: SimulatedObisMeter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kind = replace(KINDS["obis_http"], reauth_step=None)
+    with patch.dict(KINDS, {"obis_http": kind}):
+        await setup_integration(hass, config_entry)
+        meter.token = "rotated"
+        await async_poll(hass, freezer, MINUTE)
+    assert state_of(hass, f"{P}_energy_import") == STATE_UNAVAILABLE
+    assert not hass.config_entries.flow.async_progress()
+    assert "The meter refused the access token" in caplog.text
+
+
+@pytest.mark.freeze_time(START)
+async def test_another_meter_at_the_address_is_refused_with_a_repair_issue(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    meter: SimulatedObisMeter,
+    issue_registry: ir.IssueRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issue_id = f"wrong_meter_{init_integration.entry_id}"
+    meter.serial = "NEIGHBOUR"
+    await async_poll(hass, freezer, MINUTE)
+    assert state_of(hass, f"{P}_energy_import") == STATE_UNAVAILABLE
+    assert "A different meter answers at the configured address" in caplog.text
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "wrong_meter"
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders == {"title": init_integration.title}
+
+    meter.serial = SERIAL
+    await async_poll(hass, freezer, MINUTE)
+    assert state_of(hass, f"{P}_energy_import") != STATE_UNAVAILABLE
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+@pytest.mark.freeze_time(START)
+async def test_at_most_ten_meters_are_polled_at_once(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, socket_enabled: None
+) -> None:
+    meters = [
+        SimulatedObisMeter(serial=f"M{n:02}", clock=frozen_clock) for n in range(14)
+    ]
+    server = ObisMeterServer(meters)
+    await server.start()
+    try:
+        for meter, port in zip(meters, server.ports, strict=True):
+            await setup_integration(
+                hass,
+                MockConfigEntry(
+                    domain=DOMAIN,
+                    unique_id=meter.serial,
+                    title=f"OBIS meter {meter.serial}",
+                    data={"meter_type": "obis_http", "host": "127.0.0.1", "port": port},
+                ),
+            )
+        for meter in meters:
+            meter.delay_seconds = 0.2
+        server.max_in_flight = 0
+        await async_poll(hass, freezer, MINUTE)  # every meter polls in this minute
+        assert server.max_in_flight == 10
+        for meter in meters:
+            name = f"sensor.obis_meter_{meter.serial.lower()}_energy_import"
+            assert state_of(hass, name) != STATE_UNAVAILABLE
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await server.stop()
