@@ -33,9 +33,10 @@ from custom_components.smart_meter_hub.meters.obis_http import (
 )
 from custom_components.smart_meter_hub.meters.units import plausible
 
+# A parse takes milliseconds; the deadline leaves room for a busy test machine.
 FUZZ = settings(
     max_examples=300,
-    deadline=timedelta(milliseconds=500),
+    deadline=timedelta(seconds=1),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 ENERGY = ("kWh", "kvarh", "kVAh")
@@ -297,9 +298,9 @@ PATHOLOGICAL: list[tuple[str, bytes]] = [
     "body", [body for _name, body in PATHOLOGICAL], ids=[n for n, _ in PATHOLOGICAL]
 )
 def test_pathological_answers_end_within_a_second(body: bytes) -> None:
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a busy machine does not count
     readings = outcome(lambda: parse_body(body, LogOnce("fuzz")), count=False)
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
     if readings is not None:
         check_readings(readings)
         assert all(r.value is None for r in readings.values()), readings
@@ -492,7 +493,7 @@ def raw_replies(draw: st.DrawFn) -> bytes:
 
 @settings(
     max_examples=40,
-    deadline=timedelta(seconds=2),
+    deadline=timedelta(seconds=5),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(reply=raw_replies())
@@ -515,6 +516,6 @@ def test_any_bytes_on_the_socket_give_readings_or_a_meter_error(
 
     started = time.monotonic()
     data = run(loop, exchange())
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # the client's 1 s timeout, and room
     if data is not None:
         check_readings(data.readings)

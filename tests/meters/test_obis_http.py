@@ -241,7 +241,7 @@ def test_absolute_energy_is_its_own_quantity() -> None:
 
 def test_a_huge_scaler_is_no_value_and_costs_no_time() -> None:
     # It used to compute 10 ** 10_000_000: seconds of a blocked event loop.
-    started = time.monotonic()
+    started = time.process_time()
     readings = parse_response(
         [
             {"obisCode": "1-0:1.8.0", "value": 5, "unit": "kWh", "scaler": 10_000_000},
@@ -250,7 +250,7 @@ def test_a_huge_scaler_is_no_value_and_costs_no_time() -> None:
             {"obisCode": "1-0:1.7.0", "value": 5, "unit": "W", "scaler": "20"},
         ]
     )
-    assert time.monotonic() - started < 0.1
+    assert time.process_time() - started < 0.5
     assert readings[codes.ENERGY_IMPORT].value is None
     assert readings[codes.ENERGY_EXPORT].value is None
     assert readings[codes.ENERGY_ABSOLUTE].value is None
@@ -273,10 +273,10 @@ def test_a_huge_scaler_is_no_value_and_costs_no_time() -> None:
     ],
 )
 def test_hostile_bodies_are_invalid_responses(body: bytes) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(MeterResponseError):
         parse_body(body)
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
 
 
 def test_utf8_bom_and_an_empty_body() -> None:
