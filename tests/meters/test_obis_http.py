@@ -512,3 +512,27 @@ async def test_a_refusal_that_is_no_utf8_is_still_told(session) -> None:
         client = ObisHttpClient(session, "127.0.0.1", port)
         with pytest.raises(MeterRefusedError, match="bad \ufffd request"):
             await client.write(codes.ENERGY_IMPORT, 1)
+
+
+@pytest.mark.parametrize(
+    ("code", "unit", "value", "expected"),
+    [
+        ("1-0:3.8.0", "varh", 2000, Reading(2.0, "kvarh")),
+        ("1-0:9.8.0", "kVAh", 2, Reading(2.0, "kVAh")),
+        ("1-0:3.7.0", "kvar", 2, Reading(2000.0, "var")),
+        ("1-0:29.7.0", "kVA", 2, Reading(2000.0, "VA")),  # L1 apparent power
+        ("1-0:3.8.0", "kWh", 2, Reading(None, "kvarh")),  # active energy is no reactive
+        ("1-0:17.8.0", "kWh", 2, Reading(2.0, "kWh")),  # a quantity without a rule
+        ("1-0:17.7.0", "W", 2, Reading(2.0, "W")),
+    ],
+)
+def test_every_quantity_has_its_canonical_unit(
+    code: str, unit: str, value: int, expected: Reading
+) -> None:
+    readings = parse_response([{"obisCode": code, "value": value, "unit": unit}])
+    assert readings[ObisCode.parse(code)] == expected
+
+
+def test_a_duplicate_without_a_log_is_still_not_published() -> None:
+    readings = parse_response({"1.8.0": 1.0, "1-0:1.8.0": 2.0})
+    assert readings[codes.ENERGY_IMPORT] == Reading(None, "kWh")
