@@ -13,6 +13,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .analytics import analytics_store_name
+from .appliances import appliances_store_name
 from .const import CONF_METER_TYPE, DOMAIN, LOGGER
 from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, issue_ids
 from .counters import counters_store_name
@@ -104,10 +105,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> None:
-    """Forget what the entry saved: counters, analytics, and its repair issues."""
+    """Forget what the entry saved: counters, analytics, appliances, repair issues."""
     for name in (
         counters_store_name(entry.entry_id),
         analytics_store_name(entry.entry_id),
+        appliances_store_name(entry.entry_id),
     ):
         await Store[dict[str, object]](hass, 1, f"{DOMAIN}.{name}").async_remove()
     if (kind := KINDS.get(entry.data.get(CONF_METER_TYPE, ""))) is not None:

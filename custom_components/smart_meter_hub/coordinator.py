@@ -4,8 +4,9 @@ An entry is one meter, or one gateway with several meters behind it: the backend
 returns one :class:`MeterData` per device it could
 read, keyed by the device's id (its serial number). A device missing from a poll is
 unavailable until it answers again; the others are unaffected. What the values become
-is the job of two units with their own storage: the counters' guard (counters.py) and
-the load analytics (analytics.py); repair issues are the job of :class:`MeterIssues`.
+is the job of units with their own storage: the counters' guard (counters.py), the load
+analytics (analytics.py) and appliance learning (appliances.py); repair issues are the
+job of :class:`MeterIssues`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .analytics import AnalyticsState, EntryAnalytics
+from .analytics import AnalyticsState, EntryAnalytics, whole_home_power
+from .appliances import ApplianceView, EntryAppliances
 from .const import DOMAIN, LOGGER, MAX_CONCURRENT_POLLS
 from .counters import EntryCounters, Values
 from .kind import MeterBackend, MeterKind
@@ -59,6 +61,8 @@ class MeterState:
     values: Values
     timestamp: datetime
     analytics: AnalyticsState | None = None
+    # Per watched entity (options), what appliance learning knows of it on this meter.
+    appliances: Mapping[str, ApplianceView] = field(default_factory=dict)
 
     def number(self, code: ObisCode) -> float | None:
         """Return a publishable number, or None."""
@@ -73,12 +77,19 @@ class MeterState:
         return round(min(max(part / total * 100, 0.0), 100.0), 1)
 
     def unmeasured_power(self) -> float | None:
-        """Whole-home power no circuit measures (never negative); None if unknown."""
-        total = self.number(obis.POWER_NET)
+        """Whole-home power no circuit measures and no appliance explains.
+
+        Never negative; None if whole-home power or a circuit is unknown. An appliance
+        whose power is not known (not learned yet, unavailable) explains nothing.
+        """
+        total = whole_home_power(self.values)
         parts = list(self.data.channels.values())
         if total is None or any(part is None for part in parts):
             return None
-        return max(total - sum(part for part in parts if part is not None), 0.0)
+        explained = sum(part for part in parts if part is not None) + sum(
+            view.power_w or 0.0 for view in self.appliances.values()
+        )
+        return max(total - explained, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +188,9 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self.options = dict(entry.options)
         self.counters = EntryCounters(hass, entry.entry_id, entry.title)
         self.analytics = EntryAnalytics(hass, entry.entry_id, entry.options)
+        self.appliances = EntryAppliances(
+            hass, entry.entry_id, entry.title, entry.options, update_interval
+        )
         self.issues = MeterIssues(hass, entry, kind)
         self._slots = hass.data.setdefault(
             POLL_SLOTS, asyncio.Semaphore(MAX_CONCURRENT_POLLS)
@@ -189,16 +203,20 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self.phase = int.from_bytes(digest[:4]) / 2**32
 
     async def _async_setup(self) -> None:
-        """Restore the counters and the analytics before the first poll."""
+        """Restore the counters, the analytics and the appliances before the first poll."""
         await self.counters.async_load()
         await self.analytics.async_load()
+        await self.appliances.async_load()
+        self.appliances.async_start(self._appliances_changed)
 
     async def async_shutdown(self) -> None:
-        """Stop polling; save counters and analytics now (a reload must not lose them)."""
+        """Stop polling; save what was learned now (a reload must not lose it)."""
         await super().async_shutdown()
         self._cancel_tick()
+        self.appliances.async_stop()
         await self.counters.store.async_save()
         await self.analytics.store.async_save()
+        await self.appliances.async_save()
 
     @callback
     def _schedule_refresh(self) -> None:
@@ -237,6 +255,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self.options = dict(options)
         self.backend.apply_options(options)
         self.analytics.apply_options(options)
+        self.appliances.apply_options(options)
 
     async def _async_update_data(self) -> HubState:
         asked = time.monotonic()
@@ -249,6 +268,8 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
                 now = dt_util.utcnow()
                 self.issues.failed(err, now)
                 self.analytics.missed(now, self.analytics.meters)
+                self.appliances.missed(self.appliances.meters)
+                self._update_appliance_views()  # shown with the failure
                 raise self._translated(err) from err
             self._polls.add(time.monotonic() - started, started - asked, ok=True)
         self.issues.answered()
@@ -257,9 +278,13 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         for device_id, data in fetched.items():
             values = self.counters.publishable(device_id, data, now)
             analytics = self.analytics.add(device_id, values, now)
-            devices[device_id] = MeterState(data, values, now, analytics)
+            appliances = self.appliances.add(device_id, values)
+            devices[device_id] = MeterState(data, values, now, analytics, appliances)
         self.analytics.missed(
             now, [device for device in self.analytics.meters if device not in fetched]
+        )
+        self.appliances.missed(
+            [device for device in self.appliances.meters if device not in fetched]
         )
         self._arm_tick()
         return HubState(devices, frozenset(fetched))
@@ -287,6 +312,24 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             self.data = replace(self.data, devices=devices)
             self.async_update_listeners()
         self._arm_tick()
+
+    def _update_appliance_views(self) -> bool:
+        """Put what appliance learning knows now into each device's state."""
+        data: HubState | None = self.data  # None before the first poll
+        if data is None:
+            return False
+        devices = {
+            device_id: replace(state, appliances=self.appliances.views(device_id))
+            for device_id, state in data.devices.items()
+        }
+        self.data = replace(data, devices=devices)
+        return True
+
+    @callback
+    def _appliances_changed(self) -> None:
+        """An appliance switched, or was learned, between polls: show it now."""
+        if self._update_appliance_views():
+            self.async_update_listeners()
 
     def _translated(self, err: MeterError) -> Exception:
         """What the user is told about ``err``, in their language."""
