@@ -16,13 +16,24 @@ from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import callback
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
+from .appliances import CONF_APPLIANCES
 from .compat import vol
 from .const import DOMAIN
 from .coordinator import SmartMeterConfigEntry
 from .flow import MeterFlow
 from .kind import MeterKind, OptionsError
 from .kinds import KINDS, kind_of
-from .options import analytics_fields, analytics_values, interval_field
+from .options import (
+    TOO_SLOW_TO_LEARN,
+    analytics_fields,
+    analytics_values,
+    appliance_fields,
+    appliance_placeholders,
+    appliance_values,
+    interval,
+    interval_field,
+    learns,
+)
 
 type Step = Callable[[dict[str, Any] | None], Awaitable[ConfigFlowResult]]
 
@@ -114,36 +125,50 @@ class SmartMeterOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         kind = kind_of(self.config_entry)
+        options = self.config_entry.options
         errors: dict[str, str] = {}
+        every = interval(options, kind.default_interval)
         if user_input is not None:
+            chosen = _interval_values(kind, user_input)
+            every = interval(chosen, kind.default_interval)
             try:
                 own = kind.options.values(user_input)
+                appliances = appliance_values(user_input, every)
             except OptionsError as err:
                 errors[err.field] = err.error
             else:
                 return self.async_create_entry(
                     data={
-                        **_interval_values(kind, user_input),
+                        **chosen,
                         **own,
                         **analytics_values(user_input),
+                        **appliances,
                     }
                 )
-        options = self.config_entry.options
-        interval = (
+        elif not learns(every):
+            # Said where the appliances are chosen: this meter is too slow for them.
+            errors[CONF_APPLIANCES] = TOO_SLOW_TO_LEARN
+        poll = (
             interval_field(options, kind.default_interval)
             if kind.default_interval
             else {}
         )
         schema = vol.Schema(
             {
-                **interval,
+                **poll,
                 **kind.options.fields(self.config_entry),
                 **analytics_fields(options),
+                **appliance_fields(options),
             }
         )
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
-        return self.async_show_form(step_id=kind.key, data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id=kind.key,
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=appliance_placeholders(every),
+        )
 
 
 def _interval_values(kind: MeterKind, user_input: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -25,9 +28,12 @@ from homeassistant.const import (
     UnitOfReactivePower,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .appliances import ApplianceView
+from .const import DOMAIN
 from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
 from .entity import SmartMeterEntity, async_add_new_entities
 from .meters import ObisCode, obis
@@ -535,7 +541,8 @@ UNMEASURED = DerivedSensorDescription(
     native_unit_of_measurement=UnitOfPower.WATT,
     suggested_display_precision=0,
     value_fn=lambda state: state.unmeasured_power(),
-    has_fn=lambda state: bool(state.data.channels),
+    # Added by the appliances' adder: appliances are chosen while the meter runs.
+    has_fn=lambda state: bool(state.data.channels or state.appliances),
 )
 
 type Description = (
@@ -569,10 +576,10 @@ async def async_setup_entry(
         *READINGS,
         LAST_READING,
         NIGHT_BASELINE,
-        UNMEASURED,
     )
     async_add_new_entities(entry, async_add_entities, descriptions, _has, _entity)
     _add_circuits(entry, async_add_entities)
+    _add_appliances(entry, async_add_entities)
 
 
 def _add_circuits(
@@ -686,3 +693,190 @@ class CircuitShareSensor(DerivedSensor):
             and state is not None
             and state.data.channels.get(self._circuit) is not None
         )
+
+
+# Appliance learning: per watched entity (options) and meter, its learned power, its
+# estimated power and energy; observations and spread as diagnostics.
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplianceSensorDescription(SensorEntityDescription):
+    """A value about one watched entity; the key is suffixed to its entity id."""
+
+    value_fn: Callable[[ApplianceView], StateType]
+
+
+APPLIANCE_LEARNED_POWER = ApplianceSensorDescription(
+    key="learned_power",
+    translation_key="appliance_learned_power",
+    device_class=SensorDeviceClass.POWER,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    suggested_display_precision=0,
+    value_fn=lambda view: view.learned_power_w,
+)
+# Both change with every observation: diagnostics, disabled by default.
+APPLIANCE_OBSERVATIONS = ApplianceSensorDescription(
+    key="observations",
+    translation_key="appliance_observations",
+    entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
+    value_fn=lambda view: view.observations,
+)
+APPLIANCE_SPREAD = ApplianceSensorDescription(
+    key="spread",
+    translation_key="appliance_spread",
+    device_class=SensorDeviceClass.POWER,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    suggested_display_precision=0,
+    entity_category=EntityCategory.DIAGNOSTIC,
+    entity_registry_enabled_default=False,
+    value_fn=lambda view: view.spread_w,
+)
+APPLIANCE_ESTIMATED_POWER = ApplianceSensorDescription(
+    key="estimated_power",
+    translation_key="appliance_estimated_power",
+    device_class=SensorDeviceClass.POWER,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfPower.WATT,
+    suggested_display_precision=0,
+    value_fn=lambda view: view.power_w,
+)
+# Wh resolution: a small appliance does not write a state at every poll.
+APPLIANCE_ESTIMATED_ENERGY = ApplianceSensorDescription(
+    key="estimated_energy",
+    translation_key="appliance_estimated_energy",
+    device_class=SensorDeviceClass.ENERGY,
+    state_class=SensorStateClass.TOTAL_INCREASING,
+    native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+    suggested_display_precision=3,
+    value_fn=lambda view: round(view.energy_kwh, 3),
+)
+APPLIANCE_SENSORS: tuple[ApplianceSensorDescription, ...] = (
+    APPLIANCE_LEARNED_POWER,
+    APPLIANCE_OBSERVATIONS,
+    APPLIANCE_SPREAD,
+    APPLIANCE_ESTIMATED_POWER,
+    APPLIANCE_ESTIMATED_ENERGY,
+)
+
+
+def _add_appliances(
+    entry: SmartMeterConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Per meter and watched entity its sensors, as entities are chosen or un-chosen.
+
+    Also the meter's unmeasured power, once it has circuits or watched entities.
+    """
+    coordinator = entry.runtime_data
+    registry = er.async_get(coordinator.hass)
+    added: dict[tuple[str, str], list[str]] = {}
+    unmeasured: set[str] = set()
+
+    @callback
+    def sync() -> None:
+        new: list[SensorEntity] = []
+        current: set[tuple[str, str]] = set()
+        for device_id, state in coordinator.data.devices.items():
+            if device_id not in unmeasured and UNMEASURED.has_fn(state):
+                unmeasured.add(device_id)
+                new.append(DerivedSensor(coordinator, device_id, UNMEASURED))
+            for appliance in state.appliances:
+                current.add((device_id, appliance))
+                if (device_id, appliance) in added:
+                    continue
+                entities = [
+                    _appliance_sensor(coordinator, device_id, appliance, description)
+                    for description in APPLIANCE_SENSORS
+                ]
+                added[device_id, appliance] = [str(e.unique_id) for e in entities]
+                new.extend(entities)
+        for key in [key for key in added if key not in current]:
+            # Un-chosen: its entities go (from the registry too, no orphan is left).
+            for unique_id in added.pop(key):
+                entity_id = registry.async_get_entity_id(
+                    SENSOR_DOMAIN, DOMAIN, unique_id
+                )
+                if entity_id is not None:
+                    registry.async_remove(entity_id)
+        if new:
+            async_add_entities(new)
+
+    sync()
+    entry.async_on_unload(coordinator.async_add_listener(sync))
+
+
+def _appliance_sensor(
+    coordinator: SmartMeterCoordinator,
+    device_id: str,
+    appliance: str,
+    description: ApplianceSensorDescription,
+) -> ApplianceSensor:
+    if description is APPLIANCE_ESTIMATED_ENERGY:
+        return ApplianceEnergySensor(coordinator, device_id, appliance, description)
+    return ApplianceSensor(coordinator, device_id, appliance, description)
+
+
+class ApplianceSensor(MeterSensor):
+    """A value about one watched entity, on the meter's device.
+
+    Named after the entity; the unique id is the meter's device id and the entity id.
+    Readable while the meter is away (it is about the appliance, not the reading).
+    """
+
+    entity_description: ApplianceSensorDescription
+
+    def __init__(
+        self,
+        coordinator: SmartMeterCoordinator,
+        device_id: str,
+        appliance: str,
+        description: ApplianceSensorDescription,
+    ) -> None:
+        """Key the description to the watched entity; name it after the entity."""
+        self.appliance = appliance
+        source = coordinator.hass.states.get(appliance)
+        super().__init__(
+            coordinator,
+            device_id,
+            replace(
+                description,
+                key=f"appliance_{appliance}_{description.key}",
+                translation_placeholders={
+                    "appliance": source.name if source else appliance
+                },
+            ),
+        )
+
+    @property
+    def view(self) -> ApplianceView | None:
+        """What appliance learning knows of the entity on this meter."""
+        state = self.meter_state
+        return None if state is None else state.appliances.get(self.appliance)
+
+    def _update_attrs(self) -> None:
+        """Available once the meter has answered; unknown until learned."""
+        view = self.view
+        self._attr_available = view is not None
+        self._attr_native_value = (
+            None if view is None else self.entity_description.value_fn(view)
+        )
+
+
+class ApplianceEnergySensor(ApplianceSensor, RestoreSensor):
+    """Estimated energy: continues from the last state if that is above what was saved.
+
+    The learned appliances are saved every minute at most; Home Assistant's own last
+    state may be newer (a restart right after a save was due): the counter never goes
+    back.
+    """
+
+    async def async_added_to_hass(self) -> None:
+        """Take the last state before the first one is written."""
+        last = await self.async_get_last_sensor_data()
+        value = last.native_value if last is not None else None
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            self.coordinator.appliances.restore_energy(
+                self.device_id, self.appliance, float(value)
+            )
+        await super().async_added_to_hass()
