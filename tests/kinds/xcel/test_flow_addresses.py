@@ -7,6 +7,8 @@ host name after its IP (or the other way round) is one meter, waiting entries in
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncGenerator
 from typing import Any
 from unittest.mock import patch
@@ -168,11 +170,17 @@ async def test_a_pending_step_finished_twice_saves_one_entry(
         ("127.0.0.1", {"127.0.0.1"}),
         (" 127.0.0.1 ", {"127.0.0.1"}),
         ("::ffff:7f00:1", {"::ffff:127.0.0.1"}),
-        ("no-such-host.invalid", {"no-such-host.invalid"}),
     ],
 )
 async def test_addresses_of_a_host(host: str, expected: set[str]) -> None:
     assert await async_addresses(host) == expected
+
+
+async def test_a_name_that_does_not_resolve_stands_for_itself() -> None:
+    loop = asyncio.get_running_loop()
+    unknown = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    with patch.object(loop, "getaddrinfo", side_effect=unknown):
+        assert await async_addresses("No-Such-Host.invalid") == {"no-such-host.invalid"}
 
 
 async def test_a_name_stands_for_its_addresses() -> None:

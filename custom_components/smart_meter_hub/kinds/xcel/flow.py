@@ -74,19 +74,19 @@ async def async_addresses(host: str) -> frozenset[str]:
 
     A name that does not resolve (now) stands for itself only.
     """
-    names = {host.strip().lower()}
+    name = host.strip().lower()
     try:
-        return frozenset({str(ip_address(host.strip()))})
+        return frozenset({str(ip_address(name))})
     except ValueError:
         pass
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT):
             found = await asyncio.get_running_loop().getaddrinfo(
-                host, None, type=socket.SOCK_STREAM
+                name, None, type=socket.SOCK_STREAM
             )
     except (OSError, UnicodeError, TimeoutError):
-        return frozenset(names)
-    return frozenset(names | {str(ip_address(info[4][0])) for info in found})
+        return frozenset({name})
+    return frozenset({name} | {str(ip_address(info[4][0])) for info in found})
 
 
 async def async_probe(
