@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import (
     config_validation as cv,
     device_registry as dr,
@@ -51,7 +52,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -
     coordinator = SmartMeterCoordinator(
         hass, entry, kind, backend, interval(entry.options, kind.default_interval)
     )
-    await coordinator.async_config_entry_first_refresh()
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except ConfigEntryNotReady:
+        if not coordinator.waiting:
+            raise
+        # Waiting for an approval is no failure: loaded, offline, the repair explains.
+        coordinator.async_wait_for_approval()
     stop = backend.subscribe(
         lambda: entry.async_create_background_task(
             hass, coordinator.async_refresh(), f"{DOMAIN} {entry.title} refresh"
@@ -59,7 +66,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -
     )
     if stop is not None:
         entry.async_on_unload(stop)
-    _async_remove_stale_devices(hass, entry)
+    _async_remove_stale_devices(hass, entry, set(coordinator.data.devices))
     entry.runtime_data = coordinator
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -68,10 +75,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -
 
 @callback
 def _async_remove_stale_devices(
-    hass: HomeAssistant, entry: SmartMeterConfigEntry
+    hass: HomeAssistant, entry: SmartMeterConfigEntry, shown: set[str]
 ) -> None:
     """Remove the devices of meters the entry no longer has (a gateway's unit removed)."""
-    owned = kind_of(entry).meter_ids(entry.data, entry.unique_id)
+    owned = kind_of(entry).meter_ids(entry.data, entry.unique_id) | shown
     registry = dr.async_get(hass)
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not any(

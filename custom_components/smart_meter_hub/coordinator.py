@@ -22,7 +22,7 @@ from typing import Any, Final
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -197,6 +197,10 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         )
         self._unsub_tick: CALLBACK_TYPE | None = None
         self._polls = poll_log(hass)
+        # The meter waits for an outside approval (its last error was MeterPendingError).
+        self.waiting = False
+        # While it waits, its device id: the entry's unique id, else the entry's id.
+        self._waiting_device: str | None = None
         # Where in each interval this entry polls: from its id, so the same across
         # restarts, and spread evenly over the interval across many entries.
         digest = hashlib.sha256(entry.entry_id.encode()).digest()
@@ -264,6 +268,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             try:
                 fetched = await self.backend.fetch()
             except MeterError as err:
+                self.waiting = isinstance(err, MeterPendingError)
                 self._polls.add(time.monotonic() - started, started - asked, ok=False)
                 now = dt_util.utcnow()
                 self.issues.failed(err, now)
@@ -273,8 +278,11 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
                 raise self._translated(err) from err
             self._polls.add(time.monotonic() - started, started - asked, ok=True)
         self.issues.answered()
+        self.waiting = False
         now = dt_util.utcnow()
         devices = dict(self.data.devices) if self.data else {}
+        if self._waiting_device is not None and self._waiting_device not in fetched:
+            self._forget_waiting_device(devices)
         for device_id, data in fetched.items():
             values = self.counters.publishable(device_id, data, now)
             analytics = self.analytics.add(device_id, values, now)
@@ -330,6 +338,32 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         """An appliance switched, or was learned, between polls: show it now."""
         if self._update_appliance_views():
             self.async_update_listeners()
+
+    @callback
+    def async_wait_for_approval(self) -> None:
+        """The meter waits for an outside approval: setup goes on, calmly.
+
+        For the hours to days an approval takes, the entry is loaded, not failed: its
+        device is there, offline (its connectivity sensor says so), and the repair issue
+        says what to do. Once the meter answers, its own device takes over.
+        """
+        entry = self.config_entry
+        device_id = entry.unique_id or entry.entry_id
+        self._waiting_device = device_id
+        waiting = MeterState(
+            MeterData(readings={}, name=entry.title), {}, dt_util.utcnow()
+        )
+        self.data = HubState({device_id: waiting}, frozenset())
+
+    def _forget_waiting_device(self, devices: dict[str, MeterState]) -> None:
+        """The meter answered as another device than the one that waited: drop it."""
+        device_id, self._waiting_device = self._waiting_device, None
+        devices.pop(str(device_id), None)
+        registry = dr.async_get(self.hass)
+        if device := registry.async_get_device(identifiers={(DOMAIN, str(device_id))}):
+            registry.async_update_device(
+                device.id, remove_config_entry_id=self.config_entry.entry_id
+            )
 
     def _translated(self, err: MeterError) -> Exception:
         """What the user is told about ``err``, in their language."""

@@ -499,7 +499,8 @@ LAST_READING = HistorySensorDescription(
     entity_category=EntityCategory.DIAGNOSTIC,
     entity_registry_enabled_default=False,
     value_fn=lambda state: state.timestamp,
-    has_fn=lambda state: True,
+    # Once the meter has answered (not while it waits for an approval).
+    has_fn=lambda state: bool(state.data.readings),
 )
 
 

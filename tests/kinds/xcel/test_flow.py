@@ -55,18 +55,27 @@ async def test_new_identity_waits_for_approval_then_reads(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]
     await hass.async_block_till_done()
-    assert entry.state is ConfigEntryState.SETUP_RETRY
+    # Waiting is no failure: the entry is loaded, its device is there and offline,
+    # and the repair issue says what to do.
+    assert entry.state is ConfigEntryState.LOADED
+    waiting = "binary_sensor.xcel_meter_127_0_0_1_connectivity"
+    assert state_of(hass, waiting) == "off"
     issue = issue_registry.async_get_issue(DOMAIN, f"not_approved_{entry.entry_id}")
     assert issue is not None
     assert issue.translation_placeholders["lfdi"] == lfdi
 
-    # The utility approves the LFDI: the next retry reads, with no user action.
+    # The utility approves the LFDI: the next poll reads, with no user action.
     xcel.register(identity.certificate_pem)
+    sfdi = str(xcel.identity.sfdi)
     async_fire_time_changed(
         hass, dt_util.utcnow() + timedelta(minutes=2), fire_all=True
     )
-    await async_until(hass, lambda: entry.state is ConfigEntryState.LOADED)
-    sfdi = str(xcel.identity.sfdi)
+    await async_until(hass, lambda: entry.unique_id == sfdi)
+    await async_until(
+        hass, lambda: hass.states.get(f"sensor.xcel_meter_{sfdi}_net_power") is not None
+    )
+    # The device that waited (known by the address only) gave way to the meter's.
+    assert hass.states.get(waiting) is None
     assert entry.unique_id == sfdi
     assert entry.title == f"Xcel meter {sfdi}"
     assert entry.data["meter_lfdi"] == xcel.lfdi  # pinned from now on
@@ -313,7 +322,10 @@ async def test_reconfigure_a_meter_still_waiting_for_approval(
     result = await async_xcel_address(hass, result["flow_id"], xcel)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     entry = result["result"]
-    await async_until(hass, lambda: entry.state is ConfigEntryState.SETUP_RETRY)
+    await async_until(
+        hass,
+        lambda: entry.state is ConfigEntryState.LOADED and entry.runtime_data.waiting,
+    )
     await async_approve(hass, xcel)
     xcel.capture.pop("/dcap")  # something that is not an IEEE 2030.5 server answers
     result = await start_reconfigure(hass, entry)
