@@ -201,9 +201,9 @@ async def test_a_device_belongs_to_one_entry_whatever_its_kind(
         # An entry of a kind this version does not know owns nothing it can tell.
         MockConfigEntry(
             domain=DOMAIN,
-            unique_id="1001",
+            unique_id="FUTURE-1",
             minor_version=2,
-            data={"meter_type": "from_the_future"},
+            data={"meter_type": "from_the_future", "serial": "1001"},
         ).add_to_hass(hass)
         flow_id = await async_open_gateway_form(hass)
         result = await hass.config_entries.flow.async_configure(

@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.kinds.xcel.identity import async_stored_identity
-from custom_components.smart_meter_hub.meters import generate_identity
+from custom_components.smart_meter_hub.meters import Identity, generate_identity
 from meter_sim.xcel import FakeXcelMeter, load_capture
 from tests.helpers import (
     async_add_xcel_meter,
@@ -34,6 +34,7 @@ from tests.helpers import (
     async_xcel_address,
     start_reconfigure,
     state_of,
+    xcel_entry,
 )
 
 
@@ -341,3 +342,23 @@ async def test_reconfigure_a_meter_still_waiting_for_approval(
     assert result["reason"] == "reconfigure_successful"
     await async_until(hass, lambda: entry.state is ConfigEntryState.LOADED)
     assert entry.data["meter_lfdi"] == xcel.lfdi
+
+
+async def test_reconfigure_a_meter_not_reached_at_startup(
+    hass: HomeAssistant, xcel: FakeXcelMeter, client_identity: Identity
+) -> None:
+    # The meter got another address while Home Assistant was off.
+    xcel.register(client_identity.certificate_pem)
+    entry = xcel_entry(xcel, client_identity)
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, data={**entry.data, "port": 1})
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    result = await start_reconfigure(hass, entry)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {"host": "127.0.0.1", "port": xcel.port, "new_identity": False},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data["port"] == xcel.port
+    await async_until(hass, lambda: entry.state is ConfigEntryState.LOADED)
