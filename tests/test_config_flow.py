@@ -21,6 +21,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.smart_meter_hub.config_flow import SmartMeterConfigFlow
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.flow import MeterFlow
 from custom_components.smart_meter_hub.kinds import KINDS
@@ -133,6 +134,16 @@ async def test_options_of_each_kind(
             kind.default_interval.total_seconds()
         )
     assert kind_entry.options["phantom_threshold"] == 200
+
+
+def test_the_options_flow_has_a_step_per_kind_and_no_other() -> None:
+    """A form's submit lands in the step named after the kind, and only there."""
+    entry = MockConfigEntry(domain=DOMAIN, data={"meter_type": "virtual"})
+    flow = SmartMeterConfigFlow.async_get_options_flow(entry)
+    for key in KINDS:
+        assert callable(getattr(flow, f"async_step_{key}"))
+    assert not hasattr(flow, "async_step_from_the_future")
+    assert not hasattr(flow, "async_step_user")
 
 
 async def test_obis_codes_are_checked_and_saved_in_one_form(
