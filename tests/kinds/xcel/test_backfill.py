@@ -404,8 +404,19 @@ async def test_unreadable_intervals_are_tried_again_then_given_up_once(
     with patch.object(type(backfill), "_async_fill", side_effect=refused):
         await backfill._async_fill_due([gap], meter, sfdi, now)  # answered: final
     assert backfill.gaps == []
+    # Anything else (the recorder not ready yet, say): tried again, then given up.
+    backfill._mine["gaps"] = [[gap.start, gap.end]]
+    backfill._tries.clear()
+    broken = RuntimeError("The database connection has not been established")
+    with patch.object(type(backfill), "_async_fill", side_effect=broken):
+        await backfill._async_fill_due([gap], meter, sfdi, now)
+        assert backfill.gaps == [gap]
+        for _ in range(MAX_TRIES - 1):
+            await backfill._async_fill_due([gap], meter, sfdi, now)
+    assert backfill.gaps == []
     warnings = [r.getMessage() for r in ours(caplog) if r.levelno == logging.WARNING]
     assert sum("could not be read" in message for message in warnings) == 1
+    assert sum("could not be filled" in message for message in warnings) == 1
 
 
 async def test_nothing_is_filled_without_statistics_or_sensors(

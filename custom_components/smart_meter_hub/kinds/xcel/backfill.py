@@ -68,6 +68,7 @@ SETTLE: Final = timedelta(minutes=15)
 # After this, the hours that could not be filled are left as Home Assistant has them.
 GIVE_UP: Final = timedelta(hours=6)
 MAX_TRIES: Final = 6  # reads of the intervals that fail before a gap is given up
+FILL_TIMEOUT: Final = timedelta(minutes=10)  # a stuck attempt never blocks the next
 LOOKBACK: Final = timedelta(days=7)  # where the last row before a gap is looked for
 SAVE_EVERY: Final = 300.0
 STORE_VERSION: Final = 1
@@ -236,7 +237,8 @@ class EnergyBackfill:
     ) -> None:
         for gap in gaps:
             try:
-                done = await self._async_fill(gap, meter, device_id, now)
+                async with asyncio.timeout(FILL_TIMEOUT.total_seconds()):
+                    done = await self._async_fill(gap, meter, device_id, now)
             except MeterConnectionError as err:
                 # Tried again at a later poll (the gap stays saved).
                 LOGGER.debug("%s: interval data not read: %s", self.entry.title, err)
@@ -258,6 +260,19 @@ class EnergyBackfill:
                     "%s: the meter's interval data could not be read (%s); hours "
                     "it missed are left as recorded",
                     err,
+                )
+                done = True
+            except Exception as err:  # noqa: BLE001 - a fill never breaks the polls
+                # The recorder not ready yet, a stuck attempt: tried again later.
+                LOGGER.debug("%s: filling failed", self.entry.title, exc_info=True)
+                self._tries[gap] = self._tries.get(gap, 0) + 1
+                if self._tries[gap] < MAX_TRIES and not self._expired(gap, now):
+                    continue
+                self._once(
+                    "failed",
+                    "%s: missed hours could not be filled (%s); they are left as "
+                    "recorded",
+                    repr(err),
                 )
                 done = True
             if done:
@@ -291,6 +306,17 @@ class EnergyBackfill:
             if plan.waiting:
                 waiting = True
             plans.append((suffix, entity_id, plan))
+        LOGGER.debug(
+            "%s: missed hours from %s UTC: %s",
+            self.entry.title,
+            _hour_text(gap.first_hour),
+            "; ".join(
+                f"{entity_id}: {len(plan.done)} to fill, {len(plan.left)} left"
+                f"{', waiting for the hour after the gap' if plan.waiting else ''}"
+                for _suffix, entity_id, plan in plans
+            )
+            or "no statistics to fill",
+        )
         if waiting and not self._expired(gap, now):
             # The recorder's row of the hour after the gap is not there yet.
             return False
