@@ -10,7 +10,6 @@ from homeassistant.helpers import (
     device_registry as dr,
     issue_registry as ir,
 )
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .analytics import analytics_store_name
@@ -21,6 +20,7 @@ from .counters import counters_store_name
 from .kinds import KINDS, LEGACY_KIND, kind_of
 from .options import interval
 from .services import async_setup_services
+from .storage import async_remove_stored
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -118,7 +118,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) 
         analytics_store_name(entry.entry_id),
         appliances_store_name(entry.entry_id),
     ):
-        await Store[dict[str, object]](hass, 1, f"{DOMAIN}.{name}").async_remove()
+        await async_remove_stored(hass, name)
     if (kind := KINDS.get(entry.data.get(CONF_METER_TYPE, ""))) is not None:
         for issue_id in issue_ids(kind, entry.entry_id):
             ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -38,19 +38,19 @@ from .options import (
 type Step = Callable[[dict[str, Any] | None], Awaitable[ConfigFlowResult]]
 
 
-def _kind_flows() -> tuple[type[MeterFlow], ...]:
-    """Every kind's steps; two kinds may not define the same step."""
+def kind_flows(kinds: Mapping[str, MeterKind]) -> tuple[type[MeterFlow], ...]:
+    """Every kind's steps; two kinds may not define the same step (nor a shared one)."""
     seen: dict[str, str] = {}
-    for kind in KINDS.values():
+    for kind in kinds.values():
         for name in vars(kind.flow):
             if name.startswith("async_step_"):
                 if name in seen or hasattr(MeterFlow, name):
                     raise TypeError(f"{kind.key} redefines {name}")
                 seen[name] = kind.key
-    return tuple(kind.flow for kind in KINDS.values())
+    return tuple(kind.flow for kind in kinds.values())
 
 
-class SmartMeterConfigFlow(*_kind_flows(), MeterFlow, domain=DOMAIN):  # type: ignore[misc]
+class SmartMeterConfigFlow(*kind_flows(KINDS), MeterFlow, domain=DOMAIN):  # type: ignore[misc]
     """Add a meter of any kind (mypy cannot follow bases taken from the registry)."""
 
     kinds = KINDS

@@ -53,6 +53,7 @@ class CadencedStore:
         self._pending = False
         await self._store.async_save(self._dump())
 
-    async def async_remove(self) -> None:
-        """Forget the saved state (the entry is removed)."""
-        await self._store.async_remove()
+
+async def async_remove_stored(hass: HomeAssistant, name: str) -> None:
+    """Forget what a removed entry saved under ``name`` (its file under .storage)."""
+    await Store[dict[str, Any]](hass, 1, f"{DOMAIN}.{name}").async_remove()
