@@ -20,6 +20,8 @@ import freezegun.api
 import pytest
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.energy import data as energy_data
+from homeassistant.components.energy.validate import async_validate
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State
@@ -33,10 +35,15 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    do_adhoc_statistics,
+)
 
 from custom_components.smart_meter_hub.appliances import (
     CONF_APPLIANCES,
     REFEED_S,
+    EntryAppliances,
     appliance_on,
     appliances_store_name,
 )
@@ -52,6 +59,15 @@ PLUG = "input_boolean.empty_socket"
 WATTS = {KETTLE: 2000.0, LAMP: 60.0, PLUG: 0.0}
 BASE_W = 300.0
 START = "2026-11-21T09:00:00+00:00"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """As everywhere; a test asking for the recorder gets it before Home Assistant."""
+    if "recorder_mock" in request.fixturenames:
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+        request.getfixturevalue("recorder_mock")
+    request.getfixturevalue("enable_custom_integrations")
 
 
 def _tolerance(watts: float) -> float:
@@ -311,6 +327,65 @@ def test_states_map_to_on_and_off() -> None:
     assert appliance_on(None) is None
 
 
+async def test_what_is_not_there_is_nothing(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    unit = EntryAppliances(
+        hass, "entry", "Meter", {CONF_APPLIANCES: KETTLE}, timedelta(seconds=2)
+    )
+    assert unit.watched == ()  # not a list of entities
+    await unit.async_save()  # nothing was loaded: nothing is overwritten
+    assert f"{DOMAIN}.{appliances_store_name('entry')}" not in hass_storage
+    assert unit.add("meter", {}) == {}  # no whole-home power: nothing to learn from
+    assert unit.views("meter") == {}
+    unit.apply_options({CONF_APPLIANCES: []})  # the same entities: nothing changes
+    assert unit.watched == ()
+
+
+async def test_saved_data_is_taken_for_the_entities_still_chosen(
+    hass: HomeAssistant, clock: FrozenDateTimeFactory, hass_storage: dict[str, Any]
+) -> None:
+    observations = [2001.0, 1999.0, 2000.5, 2000.0]
+    hass_storage[f"{DOMAIN}.{appliances_store_name('01JSMHAPPLIANCES0000000001')}"] = {
+        "version": 1,
+        "key": f"{DOMAIN}.{appliances_store_name('01JSMHAPPLIANCES0000000001')}",
+        "data": {
+            "devices": {
+                DEVICE: {
+                    "learner": {
+                        "version": 1,
+                        "entities": {
+                            entity_id: {
+                                "powers": observations,
+                                "uncertainties": [4.0] * 4,
+                                "observations": 4,
+                            }
+                            for entity_id in (KETTLE, "switch.no_longer_chosen")
+                        },
+                    },
+                    "energy": {
+                        KETTLE: 1.5,
+                        "switch.no_longer_chosen": 2.0,
+                        LAMP: "a lot",
+                        PLUG: -1,
+                    },
+                },
+                "another meter": {"learner": None},
+            }
+        },
+    }
+    entry, _home = await _setup(hass, clock, [KETTLE, LAMP, PLUG])
+    assert _learned(hass, "kettle") == pytest.approx(2000.1, abs=0.1)
+    assert _number(hass, f"{P}_kettle_estimated_energy") == 1.5
+    assert _number(hass, f"{P}_lamp_estimated_energy") == 0.0
+    assert _number(hass, f"{P}_empty_socket_estimated_energy") == 0.0
+    await entry.runtime_data.appliances.async_save()
+    key = f"{DOMAIN}.{appliances_store_name(entry.entry_id)}"
+    saved = hass_storage[key]["data"]["devices"]
+    assert list(saved[DEVICE]["learner"]["entities"]) == [KETTLE]
+    assert "another meter" in saved  # a meter not seen yet keeps what it had
+
+
 # Learning, and what the entities show.
 
 
@@ -382,6 +457,33 @@ async def test_learns_each_appliance_and_estimates_its_power_and_energy(
     assert energy
     assert energy == sorted(energy)
     assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_estimated_energy_is_an_individual_device_of_the_energy_dashboard(
+    recorder_mock: Any, hass: HomeAssistant, clock: FrozenDateTimeFactory
+) -> None:
+    _entry, home = await _setup(hass, clock)
+    await home.cycles([KETTLE], 3)
+    await home.switch(KETTLE, True)
+    await home.run(300)
+    energy = f"{P}_kettle_estimated_energy"
+    assert await async_setup_component(hass, "energy", {})
+    manager = await energy_data.async_get_manager(hass)
+    await manager.async_update({"device_consumption": [{"stat_consumption": energy}]})
+    await async_wait_recording_done(hass)
+    now = dt_util.utcnow()
+    do_adhoc_statistics(
+        hass,
+        start=now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0),
+    )
+    await async_wait_recording_done(hass)
+
+    result = (await async_validate(hass)).as_dict()
+
+    assert result["device_consumption"] == [[]], result
+    value = _number(hass, energy)
+    assert value is not None
+    assert value > 0
 
 
 async def test_learned_values_and_energy_survive_a_restart(
@@ -587,6 +689,9 @@ async def test_an_entity_removed_from_home_assistant(
         hass.states.async_set(KETTLE, "off", {"friendly_name": "Kettle"})
         await home.run(60)
         assert _number(hass, f"{P}_kettle_estimated_power") == 0.0
+        # A change of attributes only is no switch.
+        hass.states.async_set(KETTLE, "off", {"friendly_name": "Kettle", "icon": "x"})
+        await home.run(1)
     removed = [r for r in caplog.records if "was removed" in r.getMessage()]
     assert [r.levelno for r in removed].count(logging.WARNING) == 1
     assert _learned(hass, "kettle") == learned

@@ -24,8 +24,15 @@ integration loads) or coming back from ``unavailable`` only tells the learner it
 when it really changed is not known, so no step is measured for it.
 
 A meter that is not polled (one made of sensors that report only on change) sends no
-reading while power holds: its last reading is fed again every :data:`REFEED_S`
-seconds, so steady power is not taken for missed readings.
+reading while power holds: its last reading is fed again once it is overdue, so steady
+power is not taken for missed readings. Overdue means one second later than the
+sensor's own pace: the median time between changes of its value, within
+:data:`REFEED_S` and :data:`REFEED_MAX_S` seconds. A sensor that reports every 10 s
+is not padded with copies every 2 s (each copy would pass for a new reading and the
+learner would trust its windows too much); one that reports only when the power
+changes has its steady value counted at least every 11 s. A refresh that brings the
+same value sooner than that pace (another source of the meter changed) is no new
+reading.
 
 **Estimated energy** is estimated power integrated over time per watched entity (the
 left rule of Home Assistant's integration helper: each power held until the next
@@ -38,6 +45,8 @@ restart.
 from __future__ import annotations
 
 import math
+import statistics
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,8 +95,12 @@ OFF_STATES: Final = frozenset({"off", "idle", "standby", "paused", "docked"})
 IGNORED_STATES: Final = frozenset({STATE_UNAVAILABLE, STATE_UNKNOWN})
 # The attribute that says whether a climate or humidifier entity is working right now.
 ACTION_ATTRIBUTES: Final = {"climate": "hvac_action", "humidifier": "action"}
-# A meter that is not polled: its last reading is fed again after this long without one.
+# A meter that is not polled: its last reading is fed again when overdue, its pace
+# within these bounds (seconds), one second late (``REFEED_SLACK_S``).
 REFEED_S: Final = 2.0
+REFEED_MAX_S: Final = 10.0
+REFEED_SLACK_S: Final = 1.0
+_PACE_GAPS: Final = 15
 STORE_VERSION: Final = 1
 SAVE_EVERY: Final = 60.0
 # A stamp long before any reading: the learner takes the state and measures nothing.
@@ -144,13 +157,16 @@ def _round(value: float | None) -> float | None:
 class MeterAppliances:
     """The learner of one meter device and the estimated energy of each entity."""
 
-    def __init__(self, interval_hint_s: float) -> None:
-        """Nothing learned yet."""
+    def __init__(self, interval_hint_s: float, polled: bool = True) -> None:
+        """Nothing learned yet; a meter that is not polled has its readings re-fed."""
         self.learner = ApplianceLearner(interval_hint_s)
+        self.polled = polled
         self.energy: dict[str, float] = {}
         self.estimates: dict[str, ApplianceEstimate] = {}
-        # The last reading (loop time, watts), fed again for meters that are not polled.
+        # The last reading fed (loop time, watts), and when its value last changed.
         self.last_sample: tuple[float, float | None] | None = None
+        self._last_change: tuple[float, float | None] | None = None
+        self._change_gaps: deque[float] = deque(maxlen=_PACE_GAPS)
         self._integrated_at: float | None = None
 
     def load(self, saved: object, watched: Iterable[str]) -> None:
@@ -214,6 +230,34 @@ class MeterAppliances:
                     grew = True
         return grew
 
+    @property
+    def pace_s(self) -> float:
+        """How often the meter's source says something new (meters not polled)."""
+        if len(self._change_gaps) < 3:
+            return REFEED_S
+        return min(max(statistics.median(self._change_gaps), REFEED_S), REFEED_MAX_S)
+
+    def reading(self, now: float, watts: float | None) -> bool:
+        """A reading from the meter; whether a learned value changed."""
+        if not self.polled:
+            last = self.last_sample
+            if last is not None and last[1] == watts and now - last[0] < self.pace_s:
+                return False  # nothing new: another source of the meter changed
+            if self._last_change is None or self._last_change[1] != watts:
+                if self._last_change is not None:
+                    self._change_gaps.append(now - self._last_change[0])
+                self._last_change = (now, watts)
+        return self.sample(now, watts)
+
+    def overdue(self, now: float) -> bool:
+        """A meter that is not polled sent nothing for longer than its pace."""
+        last = self.last_sample
+        return (
+            not self.polled
+            and last is not None
+            and now - last[0] >= self.pace_s + REFEED_SLACK_S
+        )
+
     def sample(self, now: float, watts: float | None) -> bool:
         """Feed one reading; whether a learned value changed."""
         self.last_sample = (now, watts)
@@ -230,11 +274,10 @@ class MeterAppliances:
             if observation.outcome is not Outcome.ACCEPTED:
                 LOGGER.debug("%s: step not used (%s)", entity_id, observation.outcome)
                 continue
-            if entity_id not in self.estimates:
-                continue
             LOGGER.debug("%s: observed %.1f W", entity_id, observation.power_w)
+            # (Only watched entities have transitions: forget() drops the others'.)
             estimate = self.learner.estimate(entity_id)
-            if estimate != self.estimates[entity_id]:
+            if estimate != self.estimates.get(entity_id):
                 self.estimates[entity_id] = estimate
                 changed = True
         return changed
@@ -317,7 +360,7 @@ class EntryAppliances:
             self._unsub_refeed = async_track_time_interval(
                 self.hass,
                 self._refeed,
-                timedelta(seconds=REFEED_S / 2),
+                timedelta(seconds=REFEED_SLACK_S),
                 name=f"{self.title} appliance learning",
             )
 
@@ -375,7 +418,7 @@ class EntryAppliances:
             meter = self._new_meter(device_id)
         now = self.clock()
         self._integrate(now)
-        meter.sample(now, whole_home_power(values))
+        meter.reading(now, whole_home_power(values))
         self.store.changed()
         return self.views(device_id)
 
@@ -385,7 +428,7 @@ class EntryAppliances:
         self._integrate(now)
         for device_id in list(device_ids):
             if (meter := self.meters.get(device_id)) is not None:
-                meter.sample(now, None)
+                meter.reading(now, None)
 
     def restore_energy(self, device_id: str, entity_id: str, kwh: float) -> bool:
         """Home Assistant restored a higher energy than was saved: continue from it."""
@@ -403,7 +446,7 @@ class EntryAppliances:
         return True
 
     def _new_meter(self, device_id: str) -> MeterAppliances:
-        meter = MeterAppliances(self.interval_hint_s)
+        meter = MeterAppliances(self.interval_hint_s, self.polled)
         meter.load(self._saved.pop(device_id, None), self.watched)
         for entity_id, on in self.states.items():
             if on is not None:
@@ -413,9 +456,7 @@ class EntryAppliances:
 
     @callback
     def _state_changed(self, event: Event[EventStateChangedData]) -> None:
-        entity_id = event.data["entity_id"]
-        if entity_id not in self.watched:
-            return
+        entity_id = event.data["entity_id"]  # one of the watched: see _follow
         new_state = event.data["new_state"]
         if new_state is None:
             self._note(
@@ -450,13 +491,12 @@ class EntryAppliances:
 
     @callback
     def _refeed(self, _now: datetime) -> None:
-        """Feed the last reading again to meters that sent none for ``REFEED_S``."""
+        """Feed the last reading again to meters that sent none for longer than usual."""
         now = self.clock()
         changed = self._integrate(now)
         for meter in self.meters.values():
-            last = meter.last_sample
-            if last is not None and now - last[0] >= REFEED_S * 0.99:
-                changed = meter.sample(now, last[1]) or changed
+            if meter.overdue(now) and meter.last_sample is not None:
+                changed = meter.sample(now, meter.last_sample[1]) or changed
         if changed:
             self.store.changed()
             self._changed()
