@@ -14,11 +14,23 @@ import pytest
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
 
-from .helpers import OBIS_PREFIX as P, async_poll, setup_integration, state_of
+from .helpers import (
+    OBIS_PREFIX as P,
+    TOTAL,
+    VIRTUAL_PREFIX,
+    async_add_virtual_meter,
+    async_poll,
+    set_power,
+    setup_integration,
+    state_of,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 BEFORE_THE_NIGHT = datetime(2026, 11, 21, 0, 50, tzinfo=BERLIN)
@@ -161,3 +173,26 @@ async def test_restart_inside_the_window_keeps_the_night(
     assert baseline is not None
     assert float(baseline.state) == pytest.approx(90, abs=15)
     assert baseline.attributes["coverage"] > 0.95
+
+
+@pytest.mark.freeze_time(EVENING)
+async def test_a_steady_sensor_turns_high_consumption_on_when_the_delay_ends(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A power sensor that reports 11 kW once and then holds steady (it reports only
+    on change): time passing counts, not only new reports."""
+    set_power(hass, TOTAL, "800")
+    entry = await async_add_virtual_meter(hass)
+    high = f"binary_sensor.{VIRTUAL_PREFIX}_high_consumption"
+    assert state_of(hass, high) == STATE_OFF
+    set_power(hass, TOTAL, "11000")  # reported once
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(seconds=30))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert state_of(hass, high) == STATE_OFF  # the delay (60 s) has not passed
+    freezer.tick(timedelta(seconds=31))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert state_of(hass, high) == STATE_ON  # no new report came: the delay did
+    assert await hass.config_entries.async_unload(entry.entry_id)

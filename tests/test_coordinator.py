@@ -18,7 +18,11 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.kinds import KINDS
@@ -186,6 +190,72 @@ async def test_at_most_ten_meters_are_polled_at_once(
         for meter in meters:
             name = f"sensor.obis_meter_{meter.serial.lower()}_energy_import"
             assert state_of(hass, name) != STATE_UNAVAILABLE
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await server.stop()
+
+
+@pytest.mark.freeze_time(START)
+async def test_polls_of_many_meters_are_spread_over_the_interval(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, socket_enabled: None
+) -> None:
+    """Meters set up together do not poll together: each at its own moment, the same
+    one interval after interval, and the same after a reload."""
+    meters = [
+        SimulatedObisMeter(serial=f"S{n:02}", clock=frozen_clock) for n in range(20)
+    ]
+    server = ObisMeterServer(meters)
+    await server.start()
+    interval = 10
+
+    async def moments(seconds: int) -> dict[str, list[float]]:
+        """When each meter was read, on the (frozen) clock, in ticks of 0.25 s."""
+        seen: dict[str, list[float]] = {meter.serial: [] for meter in meters}
+        for _tick in range(seconds * 4):
+            before = [meter.read_requests for meter in meters]
+            freezer.tick(timedelta(seconds=0.25))
+            async_fire_time_changed(hass)
+            await hass.async_block_till_done(wait_background_tasks=True)
+            for meter, count in zip(meters, before, strict=True):
+                if meter.read_requests != count:
+                    seen[meter.serial].append(dt_util.utcnow().timestamp())
+        return seen
+
+    try:
+        for n, (meter, port) in enumerate(zip(meters, server.ports, strict=True)):
+            await setup_integration(
+                hass,
+                MockConfigEntry(
+                    domain=DOMAIN,
+                    entry_id=f"01JSMHSPREAD{n:014}",
+                    unique_id=meter.serial,
+                    data={"meter_type": "obis_http", "host": "127.0.0.1", "port": port},
+                    options={"scan_interval": interval},
+                ),
+            )
+        await moments(interval + 2)  # past the polls that setup moved
+        seen = await moments(2 * interval)
+        for serial, times in seen.items():
+            assert len(times) == 2, serial  # once an interval
+            assert times[1] - times[0] == pytest.approx(interval, abs=0.25), serial
+        # Spread: no second of the interval holds more than twice its share.
+        per_second: dict[int, int] = {}
+        for times in seen.values():
+            second = int(times[0] % interval)
+            per_second[second] = per_second.get(second, 0) + 1
+        assert max(per_second.values()) <= 2 * len(meters) / interval
+        assert len(per_second) >= interval * 0.7
+
+        # A reload keeps each meter's moment.
+        entry = hass.config_entries.async_entries(DOMAIN)[0]
+        serial = str(entry.unique_id)
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await moments(interval + 2)
+        again = await moments(interval)
+        assert again[serial][0] % interval == pytest.approx(
+            seen[serial][0] % interval, abs=0.25
+        )
         for entry in hass.config_entries.async_entries(DOMAIN):
             assert await hass.config_entries.async_unload(entry.entry_id)
     finally:

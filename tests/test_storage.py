@@ -11,7 +11,10 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_meter_hub.const import DOMAIN
-from custom_components.smart_meter_hub.storage import CadencedStore
+from custom_components.smart_meter_hub.storage import (
+    CadencedStore,
+    async_remove_stored,
+)
 
 from .helpers import SERIAL, START, async_poll, setup_integration
 
@@ -47,6 +50,6 @@ async def test_removing_forgets_what_was_saved(
     assert hass_storage[f"{DOMAIN}.test"]["data"] == {"kept": True}
     store = CadencedStore(hass, "test", 1, 60.0, dict)
     assert await store.async_load() == {"kept": True}
-    await store.async_remove()
+    await async_remove_stored(hass, "test")
     assert f"{DOMAIN}.test" not in hass_storage
     assert await CadencedStore(hass, "test", 1, 60.0, dict).async_load() == {}

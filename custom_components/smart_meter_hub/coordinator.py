@@ -12,7 +12,6 @@ job of :class:`MeterIssues`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -48,6 +47,7 @@ from .polls import poll_log
 type SmartMeterConfigEntry = ConfigEntry[SmartMeterCoordinator]
 
 POLL_SLOTS: HassKey[asyncio.Semaphore] = HassKey(f"{DOMAIN}_poll_slots")
+GOLDEN_RATIO: Final = (5**0.5 - 1) / 2
 # Never poll again sooner than this after a poll, whatever the entry's phase.
 MIN_POLL_GAP_S: Final = 1.0
 WRONG_METER_ISSUE: Final = "wrong_meter"
@@ -106,6 +106,19 @@ def issue_ids(kind: MeterKind, entry_id: str) -> list[str]:
     if kind.silent_issue is not None:
         keys.append(kind.silent_issue[1])
     return [f"{key}_{entry_id}" for key in keys if key is not None]
+
+
+def poll_phase(hass: HomeAssistant, entry_id: str) -> float:
+    """Where in each interval an entry polls, as a share of the interval.
+
+    The n-th entry (in the order they were made: entry ids sort by creation) takes the
+    fractional part of n times the golden ratio: however many entries there are, their
+    moments are spread evenly over the interval, and each keeps its moment across
+    restarts (an entry removed shifts those made after it, once).
+    """
+    ids = sorted(entry.entry_id for entry in hass.config_entries.async_entries(DOMAIN))
+    index = ids.index(entry_id) if entry_id in ids else len(ids)
+    return (index * GOLDEN_RATIO) % 1.0
 
 
 class MeterIssues:
@@ -201,10 +214,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self.waiting = False
         # While it waits, its device id: the entry's unique id, else the entry's id.
         self._waiting_device: str | None = None
-        # Where in each interval this entry polls: from its id, so the same across
-        # restarts, and spread evenly over the interval across many entries.
-        digest = hashlib.sha256(entry.entry_id.encode()).digest()
-        self.phase = int.from_bytes(digest[:4]) / 2**32
+        self.phase = poll_phase(hass, entry.entry_id)
 
     async def _async_setup(self) -> None:
         """Restore the counters, the analytics and the appliances before the first poll."""

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -130,3 +131,46 @@ def test_options_reach_every_meter_and_the_connection() -> None:
     backend.apply_options({"word_order": "swapped", "request_spacing": 20})
     assert connection.spacing == 0.02
     assert [meter.word_order for meter in backend.meters] == ["swapped", "swapped"]
+
+
+@pytest.mark.freeze_time(START)
+async def test_the_wrong_word_order_is_named_and_fixing_it_starts_afresh(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    gateway: Sdm630Gateway,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Set up with the wrong word order: nothing is published, the reason is named.
+
+    Decoded the wrong way the counters read ~1e-23 kWh: they never become a baseline.
+    Once the word order is right, the real counter shows at once; each change of how
+    values are decoded makes the counters' guard start afresh.
+    """
+    gateway.units[1].word_order = "swapped"
+    entry = await async_add_gateway(hass, gateway, "1")
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert "word order" in str(entry.reason)
+    assert hass.states.get("sensor.sdm630_1001_energy_import") is None
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"scan_interval": 10, "word_order": "swapped"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await async_poll(hass, freezer, timedelta(minutes=1))  # the next setup attempt
+    assert entry.state is ConfigEntryState.LOADED
+    energy = "sensor.sdm630_1001_energy_import"
+    assert float(state_of(hass, energy)) == pytest.approx(
+        gateway.units[1].import_kwh, abs=0.01
+    )
+
+    # The meter is set back to high word first, and so is the option.
+    gateway.units[1].word_order = "normal"
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    await hass.config_entries.options.async_configure(
+        result["flow_id"], {"scan_interval": 10, "word_order": "normal"}
+    )
+    await async_poll(hass, freezer, INTERVAL)
+    assert "word_order changed, the energy counters start afresh" in caplog.text
+    assert float(state_of(hass, energy)) == pytest.approx(
+        gateway.units[1].import_kwh, abs=0.01
+    )

@@ -163,3 +163,41 @@ async def test_reconfigure_adds_a_meter(
     await hass.async_block_till_done()
     assert _device(device_registry, entry.entry_id, "1002") is not None
     assert float(state_of(hass, "sensor.sdm630_1002_energy_import")) > 0
+
+
+async def test_a_meter_is_never_added_twice_through_another_gateway_entry(
+    hass: HomeAssistant, gateway: Sdm630Gateway
+) -> None:
+    """The same meter, reached by another name or listed alone: one entry owns it."""
+    first = await async_add_gateway(hass, gateway, "1, 2")
+    for host, units in (("localhost", "2"), ("LOCALHOST", "1, 2"), ("127.0.0.1", "2")):
+        flow_id = await async_open_gateway_form(hass)
+        result = await hass.config_entries.flow.async_configure(
+            flow_id,
+            {"host": host, "port": gateway.port, "framing": "tcp", "unit_ids": units},
+        )
+        assert result["type"] is FlowResultType.ABORT, (host, units)
+        assert result["reason"] == "already_configured"
+    assert hass.config_entries.async_entries(DOMAIN) == [first]
+
+    # Another gateway's entry may not be reconfigured onto a meter the first one owns.
+    other = Sdm630Gateway({5: SimulatedSdm630(serial=3005, seed=5)})
+    await other.start()
+    try:
+        second = await async_add_gateway(hass, other, "5")
+        result = await start_reconfigure(hass, second)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                "host": "127.0.0.1",
+                "port": gateway.port,
+                "framing": "tcp",
+                "unit_ids": "1",
+            },
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "already_configured"
+        assert second.data["port"] == other.port  # unchanged
+        assert await hass.config_entries.async_unload(second.entry_id)
+    finally:
+        await other.stop()
