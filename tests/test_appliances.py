@@ -49,6 +49,7 @@ from custom_components.smart_meter_hub.appliances import (
 )
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.kinds import KINDS
+from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
 
 TOTAL = "sensor.grid_power"
 P = "sensor.virtual_meter_grid_power"
@@ -711,3 +712,71 @@ async def test_steady_power_reported_once_is_not_missed(
             home.report()  # the change is reported once
             await home.run(58)
     assert _learned(hass, "kettle") == pytest.approx(WATTS[KETTLE], abs=1)
+
+
+# A polled meter: read every 5 s, failing now and then.
+
+
+def _now() -> float:
+    """The (frozen) wall clock, looked up at each call."""
+    return dt_util.utcnow().timestamp()
+
+
+class _HomeMeter(SimulatedObisMeter):
+    """The OBIS simulator, its net power the home's (with noise) when it is read."""
+
+    home: Home
+
+    def advance(self) -> None:
+        """Count energy as the simulator does, then take the home's power now."""
+        super().advance()
+        self._power = self.home.power()
+
+
+async def test_a_polled_meter_learns_and_shrugs_off_failed_polls(
+    hass: HomeAssistant, clock: FrozenDateTimeFactory, socket_enabled: None
+) -> None:
+    _entry, home = await _setup(hass, clock, [])
+    meter = _HomeMeter(serial="SMH-APPLIANCES-1", clock=_now)
+    meter.home = home
+    server = ObisMeterServer([meter])
+    await server.start()
+    try:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            entry_id="01JSMHAPPLIANCESOBIS000001",
+            unique_id=meter.serial,
+            title=f"OBIS meter {meter.serial}",
+            data={
+                "meter_type": "obis_http",
+                "host": "127.0.0.1",
+                "port": server.ports[0],
+            },
+            options={"scan_interval": 5, CONF_APPLIANCES: [KETTLE]},
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await home.run(60)
+        registry = er.async_get(hass)
+        learned = registry.async_get_entity_id(
+            "sensor", DOMAIN, f"{meter.serial}_appliance_{KETTLE}_learned_power"
+        )
+        assert learned is not None
+        await home.cycles([KETTLE], 4, gap=120)
+        value = _number(hass, learned)
+        assert value is not None
+        assert abs(value - WATTS[KETTLE]) <= _tolerance(WATTS[KETTLE])
+
+        # Three polls fail right after a switch: that step is not used, nothing breaks.
+        await home.switch(KETTLE, True)
+        meter.set_fault("http500", count=3)
+        await home.run(120)
+        await home.switch(KETTLE, False)
+        await home.run(120)
+        unit = entry.runtime_data.appliances
+        assert unit.meters[meter.serial].learner.outcome_counts["missing"] >= 1
+        assert _number(hass, learned) == pytest.approx(value, abs=5)
+    finally:
+        for each in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(each.entry_id)
+        await server.stop()

@@ -413,12 +413,18 @@ class EntryAppliances:
         """One poll of one meter; nothing for a meter without whole-home power."""
         if not has_whole_home_power(values):
             return {}
-        meter = self.meters.get(device_id)
-        if meter is None:
-            meter = self._new_meter(device_id)
         now = self.clock()
         self._integrate(now)
+        meter = self.meters.get(device_id)
+        first = meter is None
+        if meter is None:
+            meter = self._new_meter(device_id)
         meter.reading(now, whole_home_power(values))
+        if first:
+            # After its first reading: taken as states, not as transitions to measure.
+            for entity_id, on in self.states.items():
+                if on is not None:
+                    meter.transition(_UNTIMED, entity_id, on)
         self.store.changed()
         return self.views(device_id)
 
@@ -448,9 +454,6 @@ class EntryAppliances:
     def _new_meter(self, device_id: str) -> MeterAppliances:
         meter = MeterAppliances(self.interval_hint_s, self.polled)
         meter.load(self._saved.pop(device_id, None), self.watched)
-        for entity_id, on in self.states.items():
-            if on is not None:
-                meter.transition(_UNTIMED, entity_id, on)
         self.meters[device_id] = meter
         return meter
 
