@@ -55,9 +55,15 @@ def _gateways(host: str) -> list[Sdm630Gateway]:
 def _obis_meters() -> list[SimulatedObisMeter]:
     """Three OBIS meters, one per response format, with different units and a token."""
     return [
-        SimulatedObisMeter(serial="SMH-DEMO-0001", solar=True, base_power_w=1200),
+        SimulatedObisMeter(
+            serial="SMH-DEMO-0001",
+            solar=True,
+            base_power_w=1200,
+            logical_name="EMH0000000001",
+        ),
         SimulatedObisMeter(
             serial="SMH-DEMO-0002",
+            logical_name="LGZ0000000002",
             response_format="bare",
             code_style="star",
             energy_unit="Wh",

@@ -121,6 +121,8 @@ class SimulatedObisMeter:
     write_requests: int = 0
     written: dict[str, Any] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)
+    # The COSEM logical device name (0-0:42.0.0): its first letters name the maker.
+    logical_name: str | None = None
 
     def __post_init__(self) -> None:
         """Start the clock and the random walk."""
@@ -183,6 +185,11 @@ class SimulatedObisMeter:
         p_unit_kw = self.power_unit == "kW"
         values: dict[str, tuple[float | str, str | None, int]] = {
             "0-0:96.1.0": (self.serial, None, 0),
+            **(
+                {"0-0:42.0.0": (self.logical_name, None, 0)}
+                if self.logical_name
+                else {}
+            ),
             "0-0:1.0.0": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), None, 0),
             "1-0:1.8.0": (
                 round(self.import_kwh * 1000 / e_div * 10**-e_scale),

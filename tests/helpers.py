@@ -133,7 +133,7 @@ async def async_pick_kind(hass: HomeAssistant, kind: str) -> dict[str, Any]:
 # OBIS HTTP.
 
 SERIAL = "SMH-OBIS-0001"
-OBIS_PREFIX = "obis_meter_smh_obis_0001"
+OBIS_PREFIX = "smh_obis_0001"
 
 
 def obis_http_entry(port: int, **data: Any) -> MockConfigEntry:

@@ -38,7 +38,7 @@ PHANTOM = "phantom_load_notification.yaml"
 HIGH = "high_consumption_notification.yaml"
 REPOSITORY = "https://github.com/smart-meter-hub/smart_meter_hub"
 RAW = "https://raw.githubusercontent.com/smart-meter-hub/smart_meter_hub/main"
-P = "obis_meter_smh_obis_0001"
+P = "smh_obis_0001"
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -161,7 +161,7 @@ async def test_phantom_load_notifies_once_after_the_night(
     assert f"never drew less than {round(state.attributes['baseline'])} W" in message
     assert f"threshold of {round(state.attributes['threshold'])} W" in message
     assert state.attributes["window"] in message
-    assert f"OBIS meter {SERIAL}" in message
+    assert f"{SERIAL}" in message
     assert notifications[0].data["title"] == "Standby load too high"
 
     # The sensor coming back after a restart is no new finding.
@@ -195,7 +195,7 @@ async def test_high_consumption_notifies_with_the_power(
     assert len(notifications) == 1
     message = notifications[0].data["message"]
     quoted = re.fullmatch(
-        f"OBIS meter {SERIAL}: the home has drawn more than the high consumption"
+        f"{SERIAL}: the home has drawn more than the high consumption"
         r" threshold for longer than the delay, now (\d+) W\.",
         message,
     )
@@ -222,7 +222,7 @@ async def test_high_consumption_message_without_a_power_sensor(
     assert [call.data for call in notifications] == [
         {
             "title": "High consumption",
-            "message": f"OBIS meter {SERIAL}: the home has drawn more than the high"
+            "message": f"{SERIAL}: the home has drawn more than the high"
             " consumption threshold for longer than the delay.",
         }
     ]

@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-P = "sensor.obis_meter_smh_obis_0001"
+P = "sensor.smh_obis_0001"
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from tests.helpers import state_of
 
-P = "obis_meter_smh_obis_0001"
+P = "smh_obis_0001"
 
 
 async def test_an_unchanged_entity_is_not_written_again(

@@ -209,7 +209,7 @@ async def test_two_meters_are_two_devices(
             data={**init_integration.data, "port": other.ports[0]},
         )
         await setup_integration(hass, second)
-        assert hass.states.get("sensor.obis_meter_second_energy_import") is not None
+        assert hass.states.get("sensor.second_energy_import") is not None
         assert hass.states.get(f"{P}_energy_import") is not None
         assert await hass.config_entries.async_unload(second.entry_id)
     finally:

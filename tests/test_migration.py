@@ -2,9 +2,10 @@
 
 tests/fixtures/entities_0.1.0.json lists the unique and entity ids that version 0.1.0
 created for each kind of meter (dumped from it, every entity enabled; a serial that
-varies per run is written SFDI). Entries saved by 0.1.0 are set up here as they are
-on disk; after the migration to entry version 1.2 every one of those entities must be
-there with the same ids, and nothing new may collide with them (no "_2").
+varies per run is written SFDI). Entries saved by 0.1.0, and the registry entries it
+made, are set up here as they are on disk; after the migration to entry version 1.2
+every one of those entities must be there with the same ids (its unique id finds it),
+and nothing new may collide with them (no "_2").
 """
 
 from __future__ import annotations
@@ -61,14 +62,36 @@ def auto_enable_custom_integrations(
     """The recorder starts before Home Assistant; 0.1.0's list had every entity enabled."""
 
 
-async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> list[list[str]]:
+async def _set_up(
+    hass: HomeAssistant, entry: MockConfigEntry, kind: str, serial: str = "SFDI"
+) -> list[list[str]]:
+    """Set up ``entry`` where 0.1.0 left its entities in the registry (an upgrade)."""
     if entry.entry_id not in {e.entry_id for e in hass.config_entries.async_entries()}:
         entry.add_to_hass(hass)
+    registry = er.async_get(hass)
+    for domain, unique_id, entity_id in OLD[kind]:
+        registry.async_get_or_create(
+            domain,
+            DOMAIN,
+            unique_id.replace("SFDI", serial),
+            suggested_object_id=entity_id.split(".", 1)[1].replace("SFDI", serial),
+            config_entry=entry,
+        )
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.minor_version == 2
     assert entry.data["meter_type"]
-    registry = er.async_get(hass)
+    # Each of 0.1.0's entities is provided again, not a leftover registry entry.
+    for domain, unique_id, _entity_id in OLD[kind]:
+        if (kind, unique_id) in REMOVED:
+            continue
+        entity_id = registry.async_get_entity_id(
+            domain, DOMAIN, unique_id.replace("SFDI", serial)
+        )
+        assert entity_id is not None, unique_id
+        state = hass.states.get(entity_id)
+        assert state is not None, entity_id
+        assert not state.attributes.get("restored"), entity_id
     return [
         [item.domain, item.unique_id, item.entity_id]
         for item in er.async_entries_for_config_entry(registry, entry.entry_id)
@@ -116,7 +139,7 @@ async def test_obis_meter_keeps_its_entities(
         unique_id="SMH-OBIS-0001",
         title="OBIS meter SMH-OBIS-0001",
     )
-    _keeps("obis_http", await _set_up(hass, entry))
+    _keeps("obis_http", await _set_up(hass, entry, "obis_http"))
 
 
 async def test_entry_without_a_kind_is_an_obis_meter(
@@ -127,7 +150,7 @@ async def test_entry_without_a_kind_is_an_obis_meter(
         unique_id="SMH-OBIS-0001",
         title="OBIS meter SMH-OBIS-0001",
     )
-    _keeps("obis_http", await _set_up(hass, entry))
+    _keeps("obis_http", await _set_up(hass, entry, "obis_http"))
     assert entry.data["meter_type"] == "obis_http"
 
 
@@ -154,7 +177,7 @@ async def test_sdm630_gateway_keeps_its_entities(
         title=f"SDM630 gateway 127.0.0.1:{gateway.port}",
     )
     try:
-        _keeps("sdm630", await _set_up(hass, entry))
+        _keeps("sdm630", await _set_up(hass, entry, "sdm630"))
         assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await gateway.stop()
@@ -180,7 +203,7 @@ async def test_xcel_meter_keeps_its_entities(
         title=f"Xcel meter {sfdi}",
     )
     try:
-        _keeps("xcel", await _set_up(hass, entry), sfdi)
+        _keeps("xcel", await _set_up(hass, entry, "xcel", sfdi), sfdi)
         assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await meter.stop()
@@ -222,7 +245,7 @@ async def test_virtual_meter_keeps_its_entities(hass: HomeAssistant) -> None:
         suggested_object_id="virtual_meter_grid_power_connectivity",
         config_entry=entry,
     )
-    _keeps("virtual", await _set_up(hass, entry))
+    _keeps("virtual", await _set_up(hass, entry, "virtual"))
     assert (
         registry.async_get("binary_sensor.virtual_meter_grid_power_connectivity")
         is None

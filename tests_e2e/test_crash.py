@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HA_PORT = 18124
 BASE = f"http://127.0.0.1:{HA_PORT}"
 SIM_PORT = 38181  # SMH-DEMO-0001
-ENERGY = "sensor.obis_meter_smh_demo_0001_energy_import"
+ENERGY = "sensor.smh_demo_0001_energy_import"
 CONFIGURATION = f"""
 homeassistant:
   name: Crash test

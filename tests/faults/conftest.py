@@ -36,7 +36,7 @@ from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
 # The simulated OBIS meter of tests/conftest.py's entry, and its entities' prefix.
 OBIS_SERIAL = "SMH-OBIS-0001"
-OBIS = "obis_meter_smh_obis_0001"
+OBIS = "smh_obis_0001"
 START = "2026-11-21T09:00:00+00:00"
 OWN_LOGGERS = ("custom_components.smart_meter_hub",)
 

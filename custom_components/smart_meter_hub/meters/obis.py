@@ -105,6 +105,8 @@ def obis(text: str) -> ObisCode:
 # Codes every backend maps onto (IEC 62056-6-1 naming).
 SERIAL = obis("0-0:96.1.0")
 CLOCK = obis("0-0:1.0.0")
+# COSEM logical device name: its first three letters are the maker's FLAG id.
+LOGICAL_NAME = obis("0-0:42.0.0")
 ENERGY_IMPORT = obis("1-0:1.8.0")
 ENERGY_EXPORT = obis("1-0:2.8.0")
 ENERGY_ABSOLUTE = obis("1-0:15.8.0")
@@ -125,8 +127,9 @@ CURRENT = obis("1-0:11.7.0")
 POWER_FACTOR = obis("1-0:13.7.0")
 FREQUENCY = obis("1-0:14.7.0")
 
-# The 17 codes of a head-end's default read, plus export and signed net power (a meter
-# simply leaves out codes it does not know, and no entity is created for them).
+# The 17 codes of a head-end's default read, plus export and signed net power, and the
+# logical device name (its maker); a meter simply leaves out codes it does not know,
+# and no entity is created for them.
 DEFAULT_CODES: tuple[ObisCode, ...] = (
     ENERGY_ABSOLUTE,
     ENERGY_IMPORT,
@@ -147,4 +150,31 @@ DEFAULT_CODES: tuple[ObisCode, ...] = (
     POWER_FACTOR,
     CLOCK,
     SERIAL,
+    LOGICAL_NAME,
 )
+
+# FLAG manufacturer ids (the DLMS User Association's list) of makers of electricity
+# meters that answer OBIS-coded readings; a logical device name starts with one.
+FLAG_MANUFACTURERS: dict[str, str] = {
+    "ABB": "ABB",
+    "EBZ": "eBZ",
+    "ELS": "Elster",
+    "EMH": "EMH metering",
+    "ESY": "EasyMeter",
+    "HAG": "Hager",
+    "ISK": "Iskraemeco",
+    "ITF": "Itron",
+    "KAM": "Kamstrup",
+    "KFM": "Kaifa",
+    "LGZ": "Landis+Gyr",
+    "SAG": "Sagemcom",
+    "SMR": "Sagemcom",
+    "ZPA": "ZPA Smart Energy",
+}
+
+
+def manufacturer_of(logical_name: str | None) -> str | None:
+    """The maker a COSEM logical device name names (by its FLAG id), if known."""
+    if not logical_name or len(logical_name) < 3:
+        return None
+    return FLAG_MANUFACTURERS.get(logical_name[:3].upper())

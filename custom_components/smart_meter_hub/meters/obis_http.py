@@ -43,7 +43,7 @@ from .models import (
     Reading,
     with_net_power,
 )
-from .obis import DEFAULT_CODES, SERIAL, ObisCode
+from .obis import DEFAULT_CODES, LOGICAL_NAME, SERIAL, ObisCode, manufacturer_of
 from .units import canonical, plausible
 
 _LOGGER = logging.getLogger(__name__)
@@ -475,9 +475,13 @@ class ObisHttpClient:
             raise MeterResponseError(str(err)) from err
         readings = parse_response(payload, self._log)
         serial = readings.get(SERIAL)
+        name = readings.get(LOGICAL_NAME)
         return MeterData(
             readings=readings,
             serial=serial.value if serial and isinstance(serial.value, str) else None,
+            manufacturer=manufacturer_of(
+                name.value if name and isinstance(name.value, str) else None
+            ),
             raw=payload,
         )
 

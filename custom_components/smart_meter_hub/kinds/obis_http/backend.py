@@ -62,7 +62,13 @@ class ObisHttpBackend(MeterBackend):
         data = await self.client.read()
         if data.serial is not None and data.serial != self.serial:
             raise MeterIdentityError(f"serial {data.serial} answered")
-        return {self.serial: replace(data, model=data.model or MODEL)}
+        # Named by its serial number: what tells meters apart comes first, so cards
+        # that cut long names still tell them apart.
+        return {
+            self.serial: replace(
+                data, name=data.name or self.serial, model=data.model or MODEL
+            )
+        }
 
 
 async def async_create_backend(
