@@ -455,7 +455,7 @@ def observe(learner: ApplianceLearner, start: float, watts: float, count: int) -
 
     The kettle carries on from the state the learner last saw.
     """
-    was_on = learner._states.get(KETTLE, False)
+    was_on = bool(learner.is_on(KETTLE))
     events = [
         (start + 600.0 * (k + 1), KETTLE, (k % 2 == 0) != was_on) for k in range(count)
     ]
@@ -683,9 +683,10 @@ def test_no_input_raises_or_yields_non_finite_values(
     learner = apply(ApplianceLearner(interval_hint_s=hint), ops)
     assert_finite(learner, [])
     # Memory stays bounded whatever came in.
-    assert len(learner._times) <= 8192
-    assert len(learner._pending) <= 256
-    assert len(learner._transitions) <= 4096
+    held = learner.buffered
+    assert held["readings"] <= 8192
+    assert held["waiting_transitions"] <= 256
+    assert held["transitions"] <= 4096
 
 
 @PROPERTY_SETTINGS
@@ -774,7 +775,7 @@ def test_a_burst_of_transitions_without_readings_is_bounded(
 
     assert {o.outcome for o in observations} == {Outcome.DROPPED}
     assert len(observations) == 5000 - 256
-    assert len(learner._transitions) == 4096
+    assert learner.buffered["transitions"] == 4096
     dropped = [r for r in caplog.records if "dropping" in r.getMessage()]
     assert len([r for r in dropped if r.levelname == "WARNING"]) == 1
 

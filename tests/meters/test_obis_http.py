@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
@@ -461,9 +462,10 @@ class _RawServer:
         app.router.add_route("*", "/{tail:.*}", handler)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        listening = socket.socket()
+        listening.bind(("127.0.0.1", 0))
+        await web.SockSite(self.runner, listening).start()
+        return int(listening.getsockname()[1])
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.runner.cleanup()

@@ -325,6 +325,19 @@ class ApplianceLearner:
         """Entities with at least one kept observation."""
         return sorted(self._models)
 
+    @property
+    def buffered(self) -> dict[str, int]:
+        """How much the learner holds (for diagnostics): bounded whatever comes in."""
+        return {
+            "readings": len(self._times),
+            "waiting_transitions": len(self._pending),
+            "transitions": len(self._transitions),
+        }
+
+    def is_on(self, entity_id: str) -> bool | None:
+        """The state the learner last saw ``entity_id`` in (None: never seen)."""
+        return self._states.get(entity_id)
+
     def estimate(self, entity_id: str) -> ApplianceEstimate:
         """What is known about ``entity_id`` (an empty estimate if nothing)."""
         model = self._models.get(entity_id)
