@@ -6,33 +6,25 @@ passes (``freezer`` and ``async_fire_time_changed``), never by calling the coord
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Generator
-from datetime import timedelta
-from types import SimpleNamespace
-from unittest.mock import patch
+from collections.abc import AsyncGenerator
 
-import freezegun.api
 import pytest
-from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import UpdateFailed
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component import patch_time
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
 )
 
 from custom_components.smart_meter_hub.const import CONF_METER_TYPE, DOMAIN
 from custom_components.smart_meter_hub.meters import MeterError
 from meter_sim.obis_http import SimulatedObisMeter
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
+from tests.helpers import async_poll
 
 # The simulated OBIS meter of tests/conftest.py's entry, and its entities' prefix.
 OBIS_SERIAL = "SMH-OBIS-0001"
@@ -41,28 +33,12 @@ START = "2026-11-21T09:00:00+00:00"
 OWN_LOGGERS = ("custom_components.smart_meter_hub",)
 
 
-@pytest.fixture
-def freezer(request: pytest.FixtureRequest) -> Generator[FrozenDateTimeFactory]:
-    """The wall clock stands still until the test moves it; the event loop's runs on.
-
-    The simulators answer over real sockets, and the integration's timeouts, the
-    Modbus pacing and the simulators' pauses run on the event loop's clock: it keeps
-    real time, and moves with the frozen one, so after ``freezer.tick(interval)`` every
-    timer due within the interval fires (``async_fire_time_changed`` fires them too).
-    A ``freeze_time`` marker sets the moment; time only moves forward.
-    """
-    marker = request.node.get_closest_marker("freeze_time")
-    args = marker.args if marker else (START,)
-    with freeze_time(*args) as factory:
-        frozen_at = factory.time_to_freeze
-
-        def loop_clock() -> float:
-            moved = factory.time_to_freeze - frozen_at
-            return freezegun.api.real_monotonic() + moved.total_seconds()
-
-        # Home Assistant's loop reads this module's clock, which freezegun would stop.
-        with patch.object(patch_time, "time", SimpleNamespace(monotonic=loop_clock)):
-            yield factory
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every case starts at ``START`` unless it says otherwise (tests/conftest.py's
+    ``freezer`` then keeps the event loop's clock running, moved with the frozen one)."""
+    for item in items:
+        if "faults" in item.path.parts and not item.get_closest_marker("freeze_time"):
+            item.add_marker(pytest.mark.freeze_time(START))
 
 
 @pytest.fixture
@@ -114,29 +90,8 @@ async def eastron_entry(hass: HomeAssistant, gateway: Sdm630Gateway) -> MockConf
     return entry
 
 
-async def next_poll(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    interval: timedelta,
-    *,
-    unanswered: Callable[[], bool] | None = None,
-    timeout: timedelta = timedelta(seconds=11),
-) -> None:
-    """Let ``interval`` pass: the meter's poll timer fires, and its poll ends.
-
-    ``unanswered``: the meter will not answer this poll in time. Once it has the
-    request (``unanswered()`` turns true), ``timeout`` passes as well, so that the
-    integration's own timeout fires and the poll ends without waiting for real.
-    """
-    freezer.tick(interval)
-    async_fire_time_changed(hass, dt_util.utcnow() + interval)
-    if unanswered is not None:
-        async with asyncio.timeout(10):
-            while not unanswered():
-                await asyncio.sleep(0.01)
-        freezer.tick(timeout)
-        async_fire_time_changed(hass, dt_util.utcnow() + timeout)
-    await hass.async_block_till_done(wait_background_tasks=True)
+# Let an interval pass: the meter's poll timer fires, and its poll ends.
+next_poll = async_poll
 
 
 def number(hass: HomeAssistant, entity_id: str) -> float | None:
