@@ -14,7 +14,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryDisabler
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -105,12 +105,15 @@ async def test_a_meter_busy_with_another_client_is_not_taken_for_unapproved(
 async def test_the_same_meter_by_name_is_refused_after_its_address(
     hass: HomeAssistant, xcel: FakeXcelMeter
 ) -> None:
-    # Neither an entry of a kind with no address nor another host at the port is one.
-    MockConfigEntry(domain=DOMAIN, data={"meter_type": "virtual"}).add_to_hass(hass)
-    MockConfigEntry(
-        domain=DOMAIN,
-        data={"meter_type": "obis_http", "host": "192.0.2.7", "port": xcel.port},
-    ).add_to_hass(hass)
+    # Neither an entry of a kind with no address nor another host at the port is one
+    # (disabled: they are listed, never set up).
+    for data in (
+        {"meter_type": "virtual"},
+        {"meter_type": "obis_http", "host": "192.0.2.7", "port": xcel.port},
+    ):
+        MockConfigEntry(
+            domain=DOMAIN, data=data, disabled_by=ConfigEntryDisabler.USER
+        ).add_to_hass(hass)
     flow_id = await _address_step(hass)
     await _approve(hass, xcel)
     result = await _enter(hass, flow_id, "127.0.0.1", xcel.port)
