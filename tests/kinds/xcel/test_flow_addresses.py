@@ -191,3 +191,19 @@ async def test_a_name_stands_for_its_addresses() -> None:
     assert "localhost" in await async_addresses("LocalHost")
     with patch("asyncio.timeout", side_effect=TimeoutError):
         assert await async_addresses("localhost") == {"localhost"}
+
+
+async def test_another_kind_of_meter_at_the_address_is_asked_not_taken_for_this_one(
+    hass: HomeAssistant, init_integration: MockConfigEntry, port: int
+) -> None:
+    """An OBIS meter's address typed into the Xcel flow: the flow asks what answers
+    there (no Xcel meter: a form error) instead of 'This meter is already configured'."""
+    flow_id = await _address_step(hass)
+    result = await _enter(hass, flow_id, "127.0.0.1", port)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "xcel_address"
+    assert result["errors"] in (
+        {"base": "cannot_connect"},
+        {"base": "invalid_response"},
+    )
+    assert hass.config_entries.async_entries(DOMAIN) == [init_integration]

@@ -19,6 +19,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 
 from ...compat import vol
+from ...const import CONF_METER_TYPE
 from ...flow import PORT_SELECTOR, FormError, MeterFlow, address
 from ...meters import (
     IEEE2030_5_PORT,
@@ -240,14 +241,17 @@ class XcelFlow(MeterFlow):
         )
 
     async def _async_abort_if_address_configured(self, where: dict[str, Any]) -> None:
-        """Abort when an entry (waiting for approval, too) reads this address and port.
+        """Abort when an Xcel entry (waiting for approval, too) reads this address.
 
         Host names are resolved first, the entries' and the one entered: the same meter
-        typed once as its IP and once as a name is one meter.
+        typed once as its IP and once as a name is one meter. Another kind's entry at
+        the address is no Xcel meter: the meter is asked, and tells what it is not.
         """
         wanted = await async_addresses(where[CONF_HOST])
         for entry in self._async_current_entries(include_ignore=False):
             host, port = entry.data.get(CONF_HOST), entry.data.get(CONF_PORT)
+            if entry.data.get(CONF_METER_TYPE) != KEY:
+                continue
             if host is None or port != where[CONF_PORT]:
                 continue
             if wanted & await async_addresses(str(host)):
