@@ -99,9 +99,10 @@ async def test_approved_meter_is_added_at_once_and_only_once(
     sfdi = xcel.identity.sfdi
     assert float(state_of(hass, f"sensor.xcel_meter_{sfdi}_energy_export")) > 8000
 
-    # A second flow uses the same identity (no new registration) and refuses a duplicate.
+    # A second flow uses the same identity (no new registration: it says the identity
+    # is approved already) and refuses a duplicate.
     result = await async_pick_kind(hass, "xcel")
-    assert result["step_id"] == "xcel_register"
+    assert result["step_id"] == "xcel_registered"
     assert result["description_placeholders"]["sfdi"] == str(identity.sfdi)
     result = await async_xcel_address(hass, result["flow_id"], xcel)
     assert result["type"] is FlowResultType.ABORT
@@ -362,3 +363,18 @@ async def test_reconfigure_a_meter_not_reached_at_startup(
     assert result["reason"] == "reconfigure_successful"
     assert entry.data["port"] == xcel.port
     await async_until(hass, lambda: entry.state is ConfigEntryState.LOADED)
+
+
+async def test_a_second_meter_hears_that_the_identity_is_already_approved(
+    hass: HomeAssistant, xcel: FakeXcelMeter
+) -> None:
+    """Once the identity reads a meter, adding another one says so, instead of
+    'register this LFDI… approval takes days'."""
+    entry, identity = await async_add_xcel_meter(hass, xcel)
+    result = await async_pick_kind(hass, "xcel")
+    assert result["step_id"] == "xcel_registered"
+    placeholders = result["description_placeholders"]
+    assert placeholders["title"] == entry.title
+    assert placeholders["lfdi"].replace("-", "") == identity.lfdi
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["step_id"] == "xcel_address"

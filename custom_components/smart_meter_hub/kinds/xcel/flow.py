@@ -173,10 +173,38 @@ class XcelFlow(MeterFlow):
         """Show the LFDI and SFDI to register with the utility."""
         if user_input is not None:
             return await self.async_step_xcel_address()
+        if self._approved_elsewhere() is not None:
+            return await self.async_step_xcel_registered()
         return self.async_show_form(
             step_id="xcel_register",
             description_placeholders=approval_placeholders(self._xcel_identity),
         )
+
+    async def async_step_xcel_registered(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The identity is already approved and reads a meter: say so, then go on."""
+        if user_input is not None:
+            return await self.async_step_xcel_address()
+        return self.async_show_form(
+            step_id="xcel_registered",
+            description_placeholders={
+                **approval_placeholders(self._xcel_identity),
+                "title": self._approved_elsewhere() or "",
+            },
+        )
+
+    def _approved_elsewhere(self) -> str | None:
+        """The title of an Xcel entry this identity already reads a meter with."""
+        identity = self._xcel_identity
+        for entry in self._async_current_entries(include_ignore=False):
+            if (
+                entry.data.get(CONF_METER_TYPE) == KEY
+                and entry.data.get(CONF_METER_LFDI)
+                and entry.data.get(CONF_CERTIFICATE) == identity.certificate_pem
+            ):
+                return entry.title
+        return None
 
     async def async_step_xcel_address(
         self, user_input: dict[str, Any] | None = None
