@@ -1,29 +1,37 @@
 """What every benchmark part shares: one Home Assistant instance, polls driven by time.
 
-A part sets its integration up in a fresh Home Assistant, then :func:`measure_polls`
-fires the poll timers ``cycles`` times and reports the CPU time of this process, the
-worst event-loop lag and the memory the setup added. The simulated meters run in
-another process, so their CPU is not counted.
+A part sets its integration up in a fresh Home Assistant, then either
+:func:`measure_polls` fires the poll timers ``cycles`` times at once, or
+:func:`measure_intervals` lets simulated time run through whole poll intervals in small
+steps, so that every poll happens at the moment it is scheduled for, as in a running
+Home Assistant. Both report the CPU time of this process, the worst event-loop lag and
+the memory the setup added. The simulated meters run in another process, so their CPU
+is not counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 from unittest.mock import patch
 
 import aiohttp
+import freezegun.api
+from freezegun import freeze_time
 from homeassistant import loader
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -32,6 +40,9 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+# Set (python -m bench.<part> --profile FILE): the measured part of every run of
+# measure_intervals is profiled into it.
+PROFILER: cProfile.Profile | None = None
 
 
 class _Row(Protocol):
@@ -60,6 +71,12 @@ class Measured:
     worst_lag_seconds: float
     memory_kib: float
     counted: int
+    # measure_intervals only: state writes, coordinator polls, and the most polls that
+    # started within one step of simulated time.
+    state_writes: int = 0
+    polls: int = 0
+    busiest_step_polls: int = 0
+    simulated_seconds: float = 0.0
 
 
 def rss_kib() -> int:
@@ -129,6 +146,228 @@ async def measure_polls(
             await hass.async_stop(force=True)
             resolver.stop()
     return Measured(cpu, worst_lag, memory, counted)
+
+
+def spread_step(interval: timedelta, meters: int) -> timedelta:
+    """Steps of simulated time: about one meter's poll in each, at most a second.
+
+    (When the polls are spread over the interval.)
+    """
+    return min(interval / max(meters, 1), timedelta(seconds=1))
+
+
+async def idle_cpu_seconds(
+    intervals: int, interval: timedelta, step: timedelta
+) -> float:
+    """CPU time of an idle Home Assistant (and of the stepping) over the same time.
+
+    Subtracted from a measurement, what is left is what the meters' polls cost.
+    """
+
+    async def nothing(_hass: HomeAssistant) -> None:
+        return
+
+    async def zero() -> int:
+        return 0
+
+    global PROFILER  # noqa: PLW0603 - an idle run is not profiled
+    profiler, PROFILER = PROFILER, None
+    try:
+        measured = await measure_intervals(nothing, zero, intervals, interval, step)
+    finally:
+        PROFILER = profiler
+    return measured.cpu_seconds
+
+
+@contextlib.asynccontextmanager
+async def _home_assistant() -> AsyncIterator[HomeAssistant]:
+    """A fresh Home Assistant (core only), names resolved by the system resolver."""
+    with tempfile.TemporaryDirectory() as config_dir:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
+            # Loopback only: resolve names with the system resolver, not mDNS (which
+            # would start zeroconf on every network interface).
+            with patch(
+                "homeassistant.helpers.aiohttp_client._async_make_resolver",
+                return_value=aiohttp.ThreadedResolver(),
+            ):
+                await async_setup_component(hass, "homeassistant", {})
+                await hass.async_block_till_done()
+                yield hass
+                for entry in hass.config_entries.async_entries():
+                    await hass.config_entries.async_unload(entry.entry_id)
+                await hass.async_stop(force=True)
+
+
+class _Clock(freezegun.api.TickingDateTimeFactory):
+    """freezegun's ticking clock, whose ``tick`` keeps the real time that passed."""
+
+    def tick(self, delta: timedelta | float = timedelta(seconds=1)) -> datetime:
+        """Move the clock by ``delta``, on top of the real time that passed.
+
+        freezegun's own ``tick`` forgets the real time since the last one.
+        """
+        if not isinstance(delta, timedelta):
+            delta = timedelta(seconds=float(delta))
+        self.time_to_freeze += delta
+        return self.time_to_freeze
+
+
+@contextlib.contextmanager
+def _simulated_clock(loop: asyncio.AbstractEventLoop) -> Iterator[_Clock]:
+    """Both clocks run in real time and jump together with every ``tick``.
+
+    The wall clock (freezegun's) and the event loop's clock keep running in real time
+    (requests, timeouts and pauses take the time they take), and both jump with every
+    ``tick``: timers due in the simulated time fire, in order, on the next turn of the
+    loop, and what an integration computes from the wall clock agrees with the loop's.
+    freezegun looks at no call stack here, so its clock costs little per call (both
+    integrations measured read it the same way).
+    """
+    real_monotonic = freezegun.api.real_monotonic
+    limit = freezegun.api.call_stack_inspection_limit
+    freezegun.api.call_stack_inspection_limit = 0
+    loop_class = type(loop)
+    loop_time = loop_class.time
+    try:
+        with freeze_time(dt_util.utcnow(), tick=True) as ticking:
+            clock = _Clock(ticking.time_to_freeze, ticking.start)
+            freezegun.api.freeze_factories[-1] = clock
+            frozen_at = clock.time_to_freeze
+
+            def loop_clock(_loop: object) -> float:
+                moved = clock.time_to_freeze - frozen_at
+                return real_monotonic() + moved.total_seconds()
+
+            loop_class.time = loop_clock  # type: ignore[method-assign]
+            yield clock
+    finally:
+        loop_class.time = loop_time  # type: ignore[method-assign]
+        freezegun.api.call_stack_inspection_limit = limit
+
+
+@contextlib.contextmanager
+def _longest_turn(loop: asyncio.AbstractEventLoop) -> Iterator[Callable[[], float]]:
+    """The longest turn of the event loop, from its wait's end to the turn's end.
+
+    Nothing else runs while a turn's callbacks run: a timer due in it, or an answer
+    that arrives, waits up to that long (an event-loop lag). Measured on the loop
+    itself (two clock readings a turn), not by a timer that would wake the loop every
+    few milliseconds and cost CPU in proportion to the real time a run takes; in CPU
+    time of the loop's thread, so that other programs taking the machine's CPUs from
+    Home Assistant for a while do not count as its lag.
+    """
+    clock = time.thread_time
+    selector = loop._selector  # type: ignore[attr-defined]  # noqa: SLF001
+    select, run_once = selector.select, loop._run_once  # type: ignore[attr-defined]  # noqa: SLF001
+    woke = 0.0
+    longest = 0.0
+
+    def timed_select(timeout: float | None = None) -> object:
+        nonlocal woke
+        events = select(timeout)
+        woke = clock()
+        return events
+
+    def timed_run_once() -> None:
+        nonlocal longest
+        run_once()
+        longest = max(longest, clock() - woke)
+
+    selector.select = timed_select
+    loop._run_once = timed_run_once  # type: ignore[attr-defined]  # noqa: SLF001
+    try:
+        yield lambda: longest
+    finally:
+        selector.select = select
+        loop._run_once = run_once  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+async def measure_intervals(
+    setup: Callable[[HomeAssistant], Awaitable[None]],
+    count: Callable[[], Awaitable[int]],
+    intervals: int,
+    interval: timedelta,
+    step: timedelta,
+) -> Measured:
+    """Set up, then let ``intervals`` poll intervals of simulated time pass; measure.
+
+    Time moves in steps of ``step``; after each, every poll due has run and its answer
+    is in before the next. One interval passes first, unmeasured: the polls that setup
+    started are over and every poll falls at its steady moment. Measured over the
+    following ``intervals``: this process's CPU time, the event loop's longest turn
+    (how long a timer or an answer may wait), state writes, the coordinators' polls (Home
+    Assistant's DataUpdateCoordinator, for the integrations that use it) and ``count``'s
+    increase (the meters' side).
+    """
+    async with _home_assistant() as hass:
+        rss_before = rss_kib()
+        await setup(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        memory = rss_kib() - rss_before
+
+        polls_now = 0
+        handle_refresh = DataUpdateCoordinator._handle_refresh_interval  # noqa: SLF001
+
+        async def counted_refresh(
+            self: DataUpdateCoordinator[object], _now: object = None
+        ) -> None:
+            nonlocal polls_now
+            polls_now += 1
+            await handle_refresh(self)
+
+        writes = 0
+
+        @callback
+        def written(_event: Event) -> None:
+            nonlocal writes
+            writes += 1
+
+        steps_per_interval = round(interval / step)
+        loop = asyncio.get_running_loop()
+        with (
+            patch.object(
+                DataUpdateCoordinator, "_handle_refresh_interval", counted_refresh
+            ),
+            _simulated_clock(loop) as frozen,
+        ):
+
+            async def advance(steps: int) -> int:
+                nonlocal polls_now
+                busiest = 0
+                for _ in range(steps):
+                    polls_now = 0
+                    frozen.tick(step)
+                    # The timers now due run on the loop's next turn.
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
+                    await hass.async_block_till_done(wait_background_tasks=True)
+                    busiest = max(busiest, polls_now)
+                return busiest
+
+            await advance(steps_per_interval)
+            before = await count()
+            unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, written)
+            polls_total = 0
+            busiest = 0
+            with _longest_turn(loop) as longest:
+                if PROFILER is not None:
+                    PROFILER.enable()
+                started = time.process_time()
+                simulated_from = time.time()
+                for _ in range(intervals * steps_per_interval):
+                    busiest = max(busiest, await advance(1))
+                    polls_total += polls_now
+                cpu = time.process_time() - started
+                simulated = time.time() - simulated_from
+                if PROFILER is not None:
+                    PROFILER.disable()
+            worst_lag = longest()
+            unsubscribe()
+            counted = await count() - before
+    return Measured(
+        cpu, worst_lag, memory, counted, writes, polls_total, busiest, simulated
+    )
 
 
 @contextlib.asynccontextmanager

@@ -1,13 +1,16 @@
 """OBIS HTTP benchmark: Smart Meter Hub against Home Assistant's core `rest` integration.
 
 For N simulated meters (a separate process, so its CPU is not counted), one Home Assistant
-instance polls every meter for a number of poll cycles, first with Smart Meter Hub, then
-with `rest` configured the best way a user can (one resource per meter, a template sensor
-per value, the same seven values Smart Meter Hub shows by default). Printed per poll cycle:
-HTTP requests per meter, CPU time of the Home Assistant process per meter-poll, the worst
-event-loop lag, and the memory each meter adds.
+instance polls every meter through a number of poll intervals of simulated time (each poll
+at the moment it is scheduled for), first with Smart Meter Hub, then with `rest`
+configured the best way a user can (one resource per meter, a template sensor per value,
+the same seven values Smart Meter Hub shows by default). Printed: HTTP requests per
+meter-poll, CPU time of the Home Assistant process per meter-poll (beyond what an idle
+Home Assistant uses over the same time) and its ratio to `rest`'s, state writes per
+meter-poll, the most polls started within one step of time, the worst event-loop lag,
+and the memory each meter adds.
 
-    python -m bench.obis_http [--meters 1 50 200] [--cycles 5]
+    python -m bench.obis_http [--meters 1 50 200 1000] [--cycles 3]
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,10 +36,17 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from ._harness import by_meter_count, measure_polls
+from . import _harness
+from ._harness import (
+    by_meter_count,
+    idle_cpu_seconds,
+    measure_intervals,
+    spread_step,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_PORT = 28000
+INTERVAL = timedelta(seconds=60)  # Smart Meter Hub's default for OBIS meters
 # The values Smart Meter Hub shows by default (enabled entities), for the `rest` setup.
 VALUES = {
     "1-0:1.8.0.255": ("kWh", "energy", "total_increasing"),
@@ -59,6 +71,8 @@ class Result:
     meters: int
     requests_per_meter_poll: float
     cpu_ms_per_meter_poll: float
+    state_writes_per_meter_poll: float
+    busiest_step_polls: int
     worst_loop_lag_ms: float
     memory_kib_per_meter: float
 
@@ -105,7 +119,8 @@ async def _requests(session: aiohttp.ClientSession, ports: list[int]) -> int:
 
 async def setup_smart_meter_hub(hass: HomeAssistant, ports: list[int]) -> None:
     """One config entry per meter, as a user adds them."""
-    for n, port in enumerate(ports, 1):
+    for port in ports:
+        n = port - BASE_PORT + 1
         entry = MockConfigEntry(
             domain="smart_meter_hub",
             unique_id=f"SMH-BENCH-{n:04}",
@@ -125,7 +140,7 @@ async def setup_rest(hass: HomeAssistant, ports: list[int]) -> None:
             "method": "POST",
             "headers": {"Content-Type": "application/json"},
             "payload": json.dumps({"obisCodes": [*VALUES, "0-0:96.1.0.255"]}),
-            "scan_interval": 60,
+            "scan_interval": int(INTERVAL.total_seconds()),
             "timeout": 10,
             "sensor": [
                 {
@@ -139,7 +154,7 @@ async def setup_rest(hass: HomeAssistant, ports: list[int]) -> None:
                 for code, (unit, device_class, state_class) in VALUES.items()
             ],
         }
-        for n, port in enumerate(ports, 1)
+        for n, port in ((port - BASE_PORT + 1, port) for port in ports)
     ]
     assert await async_setup_component(hass, "rest", {"rest": resources})
 
@@ -149,68 +164,81 @@ async def measure(
     ports: list[int],
     setup: Callable[[HomeAssistant, list[int]], Awaitable[None]],
     cycles: int,
+    idle_cpu: float,
 ) -> Result:
-    """Set up, then poll every meter `cycles` times and measure."""
+    """Set up, let `cycles` poll intervals pass, measure."""
     async with aiohttp.ClientSession() as session:
-        measured = await measure_polls(
+        measured = await measure_intervals(
             lambda hass: setup(hass, ports),
             lambda: _requests(session, ports),
             cycles,
-            timedelta(seconds=61),
+            INTERVAL,
+            spread_step(INTERVAL, len(ports)),
         )
-    polls = cycles * len(ports)
+    polls = max(measured.polls, 1)
     return Result(
         label,
         len(ports),
         measured.counted / polls,
-        measured.cpu_seconds * 1000 / polls,
+        (measured.cpu_seconds - idle_cpu) * 1000 / polls,
+        measured.state_writes / polls,
+        measured.busiest_step_polls,
         measured.worst_lag_seconds * 1000,
         measured.memory_kib / len(ports),
     )
 
 
+def _ratio(result: Result, results: list[Result]) -> str:
+    """CPU per meter-poll as a share of `rest`'s with as many meters."""
+    rest = by_meter_count(results)[result.meters].get("rest")
+    if rest is None or rest.cpu_ms_per_meter_poll <= 0:
+        return "-"
+    return f"{result.cpu_ms_per_meter_poll / rest.cpu_ms_per_meter_poll:.2f}x"
+
+
 def _table(results: list[Result]) -> str:
     lines = [
-        "| meters | integration | HTTP requests / meter / poll | CPU ms / meter-poll | worst loop lag ms | memory KiB / meter |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| meters | integration | HTTP requests / meter-poll | CPU / meter-poll, share of rest's "
+        "| CPU ms / meter-poll | state writes / meter-poll | most polls in one step "
+        "| worst loop lag ms | memory KiB / meter |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.meters} | {r.label} | {r.requests_per_meter_poll:.2f} | {r.cpu_ms_per_meter_poll:.2f} "
-        f"| {r.worst_loop_lag_ms:.1f} | {r.memory_kib_per_meter:.0f} |"
+        f"| {r.meters} | {r.label} | {r.requests_per_meter_poll:.2f} | {_ratio(r, results)} "
+        f"| {r.cpu_ms_per_meter_poll:.2f} | {r.state_writes_per_meter_poll:.2f} "
+        f"| {r.busiest_step_polls} | {r.worst_loop_lag_ms:.1f} | {r.memory_kib_per_meter:.0f} |"
         for r in results
     ]
-    lines.append("")
-    for size, pair in by_meter_count(results).items():
-        ours, rest = pair.get("smart_meter_hub"), pair.get("rest")
-        if ours and rest and ours.cpu_ms_per_meter_poll:
-            lines.append(
-                f"{size} meters: rest uses {rest.cpu_ms_per_meter_poll / ours.cpu_ms_per_meter_poll:.1f}x "
-                f"the CPU of Smart Meter Hub per meter-poll"
-            )
     return "\n".join(lines)
 
 
-async def main(sizes: list[int], cycles: int) -> None:
+async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
     """Run every size with both integrations and print the table."""
     logging.basicConfig(level=logging.ERROR)
     results: list[Result] = []
     for size in sizes:
+        idle = await idle_cpu_seconds(cycles, INTERVAL, spread_step(INTERVAL, size))
         async with simulated_meters(size) as ports:
             for label, setup in (
                 ("smart_meter_hub", setup_smart_meter_hub),
                 ("rest", setup_rest),
             ):
-                result = await measure(label, ports, setup, cycles)
+                if only and label != only:
+                    continue
+                result = await measure(label, ports, setup, cycles, idle)
                 print(
-                    f"{size:>4} meters  {label:<16} {result.requests_per_meter_poll:.2f} req/meter/poll  "
+                    f"{size:>4} meters  {label:<16} {result.requests_per_meter_poll:.2f} req/meter-poll  "
                     f"{result.cpu_ms_per_meter_poll:.2f} CPU ms/meter-poll  "
+                    f"{result.state_writes_per_meter_poll:.2f} writes/meter-poll  "
+                    f"busiest step {result.busiest_step_polls} polls  "
                     f"lag {result.worst_loop_lag_ms:.1f} ms  {result.memory_kib_per_meter:.0f} KiB/meter",
                     flush=True,
                 )
                 results.append(result)
     print()
     print(
-        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {cycles} poll cycles per run"
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{cycles} poll intervals of {INTERVAL.total_seconds():.0f} s per run"
     )
     print(_table(results))
 
@@ -219,7 +247,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--meters", type=int, nargs="+", default=[1, 50, 200])
-    parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--meters", type=int, nargs="+", default=[1, 50, 200, 1000])
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--only", help="measure only this integration")
+    parser.add_argument("--profile", type=Path, help="profile the measured polls")
     args = parser.parse_args()
-    asyncio.run(main(args.meters, args.cycles))
+    if args.profile:
+        _harness.PROFILER = cProfile.Profile(time.process_time)
+    asyncio.run(main(args.meters, args.cycles, args.only))
+    if _harness.PROFILER is not None:
+        _harness.PROFILER.dump_stats(args.profile)

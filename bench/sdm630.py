@@ -1,14 +1,17 @@
 """SDM630 benchmark: Smart Meter Hub against Home Assistant's core `modbus` integration.
 
 N simulated SDM630 meters behind one simulated Modbus TCP gateway (a separate process, so
-its CPU is not counted). One Home Assistant instance polls every meter for a number of
-poll cycles, first with Smart Meter Hub (one entry for the gateway), then with core
-`modbus` configured the way its documentation shows: one sensor entry per register, the
-same values Smart Meter Hub reads. Printed: Modbus transactions per meter per poll, CPU
-time of the Home Assistant process per meter-poll, the worst event-loop lag, and the
-time the same requests would keep a 9600 baud RS485 bus busy.
+its CPU is not counted). One Home Assistant instance polls every meter through a number
+of poll intervals of simulated time (each poll at the moment it is scheduled for, with
+the default pause between requests), first with Smart Meter Hub (one entry for the
+gateway), then with core `modbus` configured the way its documentation shows: one
+sensor entry per register, the same values Smart Meter Hub reads. Printed: Modbus
+transactions per meter per poll, CPU time of the Home Assistant process per meter-poll
+(beyond what an idle Home Assistant uses over the same time) and its ratio to core
+`modbus`'s, state writes per meter-poll, the worst event-loop lag, the memory each meter
+adds, and the time the same requests would keep a 9600 baud RS485 bus busy.
 
-    python -m bench.sdm630 [--meters 1 10] [--cycles 5]
+    python -m bench.sdm630 [--meters 1 10] [--cycles 6]
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,12 +37,20 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.smart_meter_hub.meters.eastron import SDM630
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
-from ._harness import by_meter_count, child_meter, measure_polls
+from . import _harness
+from ._harness import (
+    by_meter_count,
+    child_meter,
+    idle_cpu_seconds,
+    measure_intervals,
+    spread_step,
+)
 
 BLOCKS, REGISTERS = SDM630.blocks, SDM630.registers
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 25020
 SCAN_SECONDS = 10
+INTERVAL = timedelta(seconds=SCAN_SECONDS)  # Smart Meter Hub's default for a gateway
 BAUD = 9600
 BITS_PER_CHAR = 10  # 8N1: start, 8 data bits, stop
 
@@ -50,7 +63,9 @@ class Result:
     meters: int
     transactions_per_meter_poll: float
     cpu_ms_per_meter_poll: float
+    state_writes_per_meter_poll: float
     worst_loop_lag_ms: float
+    memory_kib_per_meter: float
     bus_seconds_per_poll: float
 
 
@@ -144,15 +159,23 @@ async def measure(
     setup: Callable[[HomeAssistant, int], Awaitable[None]],
     transactions: Callable[[], Awaitable[int]],
     cycles: int,
+    idle_cpu: float,
 ) -> Result:
-    """Set up, poll `cycles` times, measure."""
-    measured = await measure_polls(
+    """Set up, let `cycles` poll intervals pass, measure."""
+    measured = await measure_intervals(
         lambda hass: setup(hass, meters),
         transactions,
         cycles,
-        timedelta(seconds=SCAN_SECONDS + 1),
+        INTERVAL,
+        spread_step(INTERVAL, meters),
     )
-    polls = cycles * meters
+    # Smart Meter Hub reads every meter of the gateway at each of the entry's polls;
+    # core modbus reads each register once an interval (simulated time: the steps,
+    # and the real time the polls took).
+    if label == "smart_meter_hub":
+        polls = measured.polls * meters
+    else:
+        polls = round(measured.simulated_seconds / INTERVAL.total_seconds()) * meters
     per_meter = measured.counted / polls
     counts = (
         [count for _start, count in BLOCKS]
@@ -163,55 +186,61 @@ async def measure(
         label,
         meters,
         per_meter,
-        measured.cpu_seconds * 1000 / polls,
+        (measured.cpu_seconds - idle_cpu) * 1000 / polls,
+        measured.state_writes / polls,
         measured.worst_lag_seconds * 1000,
+        measured.memory_kib / meters,
         rtu_bus_seconds(counts) * meters,
     )
 
 
+def _ratio(result: Result, results: list[Result]) -> str:
+    """CPU per meter-poll as a share of core `modbus`'s with as many meters."""
+    core = by_meter_count(results)[result.meters].get("core modbus")
+    if core is None or core.cpu_ms_per_meter_poll <= 0:
+        return "-"
+    return f"{result.cpu_ms_per_meter_poll / core.cpu_ms_per_meter_poll:.2f}x"
+
+
 def _table(results: list[Result]) -> str:
     lines = [
-        "| meters | integration | transactions / meter / poll | CPU ms / meter-poll "
-        "| worst loop lag ms | RS485 wire time / poll at 9600 baud |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| meters | integration | transactions / meter / poll "
+        "| CPU / meter-poll, share of core modbus's | CPU ms / meter-poll "
+        "| state writes / meter-poll | worst loop lag ms | memory KiB / meter "
+        "| RS485 wire time / poll at 9600 baud |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r.meters} | {r.label} | {r.transactions_per_meter_poll:.1f} "
-        f"| {r.cpu_ms_per_meter_poll:.2f} | {r.worst_loop_lag_ms:.1f} "
-        f"| {r.bus_seconds_per_poll:.2f} s |"
+        f"| {_ratio(r, results)} | {r.cpu_ms_per_meter_poll:.2f} "
+        f"| {r.state_writes_per_meter_poll:.2f} | {r.worst_loop_lag_ms:.1f} "
+        f"| {r.memory_kib_per_meter:.0f} | {r.bus_seconds_per_poll:.2f} s |"
         for r in results
     ]
-    lines.append("")
-    for size, pair in by_meter_count(results).items():
-        ours, core = pair.get("smart_meter_hub"), pair.get("core modbus")
-        if ours and core and ours.cpu_ms_per_meter_poll and ours.bus_seconds_per_poll:
-            lines.append(
-                f"{size} meters: core modbus makes "
-                f"{core.transactions_per_meter_poll / ours.transactions_per_meter_poll:.0f}x "
-                f"the transactions, uses "
-                f"{core.cpu_ms_per_meter_poll / ours.cpu_ms_per_meter_poll:.1f}x the CPU "
-                f"and {core.bus_seconds_per_poll / ours.bus_seconds_per_poll:.1f}x "
-                "the bus time of Smart Meter Hub"
-            )
     return "\n".join(lines)
 
 
-async def main(sizes: list[int], cycles: int) -> None:
+async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
     """Run every size with both integrations and print the table."""
     logging.basicConfig(level=logging.CRITICAL)
     results: list[Result] = []
     for size in sizes:
+        idle = await idle_cpu_seconds(cycles, INTERVAL, spread_step(INTERVAL, size))
         for label, setup in (
             ("smart_meter_hub", setup_smart_meter_hub),
             ("core modbus", setup_core_modbus),
         ):
+            if only and label != only:
+                continue
             async with simulated_gateway(size) as transactions:
-                result = await measure(label, size, setup, transactions, cycles)
+                result = await measure(label, size, setup, transactions, cycles, idle)
             print(
                 f"{size:>4} meters  {label:<16} "
                 f"{result.transactions_per_meter_poll:.1f} transactions/meter/poll  "
                 f"{result.cpu_ms_per_meter_poll:.2f} CPU ms/meter-poll  "
+                f"{result.state_writes_per_meter_poll:.2f} writes/meter-poll  "
                 f"lag {result.worst_loop_lag_ms:.1f} ms  "
+                f"{result.memory_kib_per_meter:.0f} KiB/meter  "
                 f"bus {result.bus_seconds_per_poll:.2f} s/poll at {BAUD} baud",
                 flush=True,
             )
@@ -219,7 +248,8 @@ async def main(sizes: list[int], cycles: int) -> None:
     print()
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-        f"{cycles} poll cycles per run, {len(REGISTERS)} values per meter"
+        f"{cycles} poll intervals of {SCAN_SECONDS} s per run, "
+        f"{len(REGISTERS)} values per meter"
     )
     print(_table(results))
 
@@ -229,10 +259,16 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--meters", type=int, nargs="+", default=[1, 10])
-    parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--cycles", type=int, default=6)
+    parser.add_argument("--only", help="measure only this integration")
+    parser.add_argument("--profile", type=Path, help="profile the measured polls")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(_serve(args.serve, PORT))
     else:
-        asyncio.run(main(args.meters, args.cycles))
+        if args.profile:
+            _harness.PROFILER = cProfile.Profile(time.process_time)
+        asyncio.run(main(args.meters, args.cycles, args.only))
+        if _harness.PROFILER is not None:
+            _harness.PROFILER.dump_stats(args.profile)
