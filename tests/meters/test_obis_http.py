@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import socket
 import time
@@ -16,6 +17,8 @@ from custom_components.smart_meter_hub.meters import (
     MeterConnectionError,
     MeterRefusedError,
     MeterResponseError,
+    MeterServerError,
+    NoAnswerError,
     ObisCode,
     Reading,
     obis as codes,
@@ -138,7 +141,7 @@ async def test_token_is_sent(start) -> None:
     [
         ("unauthorized", MeterAuthError),
         ("forbidden", MeterAuthError),
-        ("http500", MeterConnectionError),
+        ("http500", MeterServerError),
         ("invalid_json", MeterResponseError),
         ("empty", MeterResponseError),
     ],
@@ -172,13 +175,92 @@ async def test_timeout_is_a_connection_error(start) -> None:
         await client.read()
 
 
+async def test_an_http_5xx_is_the_meters_own_error_not_a_connection_error(
+    start,
+) -> None:
+    """The meter answered: it is there, and failed (not "cannot reach")."""
+    meter, client = await start()
+    meter.set_fault("http500", count=1)
+    with pytest.raises(MeterServerError, match="HTTP 500") as caught:
+        await client.read()
+    assert not isinstance(caught.value, MeterConnectionError)
+
+
+async def _tcp_server(handle) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_a_server_that_takes_the_request_and_never_answers_is_no_answer(
+    session,
+) -> None:
+    """Another protocol's server (a Modbus port) takes the connection and the request
+    and waits: no answer in time, told from "nothing accepts connections"."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read(1024)
+
+    server, port = await _tcp_server(hold)
+    client = ObisHttpClient(session, "127.0.0.1", port, timeout=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(NoAnswerError, match=r"no answer within 0\.5 s"):
+            await client.read()
+        assert time.monotonic() - started < 2
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_server_that_hangs_up_on_the_request_is_no_answer(session) -> None:
+    async def hang_up(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.read(10)
+        writer.close()
+
+    server, port = await _tcp_server(hang_up)
+    try:
+        with pytest.raises(NoAnswerError):
+            await ObisHttpClient(session, "127.0.0.1", port, timeout=2).read()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_server_that_answers_not_in_http_is_an_invalid_response(
+    session,
+) -> None:
+    async def modbus_exception(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.read(10)
+        writer.write(b"\x50\x4f\x00\x00\x00\x03\x01\x83\x02")  # no HTTP
+        await writer.drain()
+        await asyncio.sleep(1)
+        writer.close()
+
+    server, port = await _tcp_server(modbus_exception)
+    try:
+        with pytest.raises(MeterResponseError, match="not an HTTP answer"):
+            await ObisHttpClient(session, "127.0.0.1", port, timeout=2).read()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_refused_connection_is_a_connection_error(session) -> None:
     server = ObisMeterServer([SimulatedObisMeter(serial="X")])
     await server.start()
     port = server.ports[0]
     await server.stop()
-    with pytest.raises(MeterConnectionError):
+    with pytest.raises(MeterConnectionError) as caught:
         await ObisHttpClient(session, "127.0.0.1", port).read()
+    assert not isinstance(caught.value, NoAnswerError)
 
 
 async def test_write_is_accepted_and_read_back(start) -> None:

@@ -34,7 +34,6 @@ from .modbus import (
     ModbusConnection,
     ModbusExceptionError,
     ModbusTransport,
-    NoAnswerError,
     PacedTransport,
     default_spacing,
 )
@@ -47,6 +46,8 @@ from .models import (
     MeterPendingError,
     MeterRefusedError,
     MeterResponseError,
+    MeterServerError,
+    NoAnswerError,
     Reading,
 )
 from .obis import ObisCode
@@ -93,6 +94,7 @@ __all__ = [
     "MeterProfile",
     "MeterRefusedError",
     "MeterResponseError",
+    "MeterServerError",
     "ModbusConnection",
     "ModbusExceptionError",
     "ModbusTransport",

@@ -24,7 +24,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 
-from .models import MeterConnectionError, MeterResponseError
+from .models import MeterConnectionError, MeterResponseError, NoAnswerError
 
 Framing = Literal["tcp", "rtu"]
 READ_HOLDING: Final = 0x03
@@ -34,10 +34,6 @@ READ_INPUT: Final = 0x04
 def default_spacing(framing: Framing) -> float:
     """Pause between requests, in seconds: 60 ms, 100 ms with RTU framing."""
     return 0.1 if framing == "rtu" else 0.06
-
-
-class NoAnswerError(MeterConnectionError):
-    """The gateway took the request, but no answer came in time (wrong unit id or framing)."""
 
 
 class ModbusExceptionError(MeterResponseError):
@@ -70,15 +66,19 @@ def check_count(unit: int | None, count: int, registers: object) -> list[int]:
     """The registers, if they are as many 16-bit words as were asked for.
 
     Anything else (another count, a word that is no 16-bit register, no list at all)
-    raises :class:`MeterResponseError`.
+    raises :class:`MeterResponseError`. One pass over the types and one over the
+    values, in C: a block of 80 registers is checked at every poll.
     """
     where = "" if unit is None else f"unit {unit}: "
     if not isinstance(registers, list) or len(registers) != count:
         got = len(registers) if isinstance(registers, list) else "no"
         raise MeterResponseError(f"{where}{got} registers for {count} asked")
-    for word in registers:
-        if isinstance(word, bool) or not isinstance(word, int) or not 0 <= word < 2**16:
-            raise MeterResponseError(f"{where}a register is not a 16-bit word")
+    if registers and (
+        set(map(type, registers)) != {int}
+        or min(registers) < 0
+        or max(registers) >= 2**16
+    ):
+        raise MeterResponseError(f"{where}a register is not a 16-bit word")
     return registers
 
 

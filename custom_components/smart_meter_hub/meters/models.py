@@ -17,12 +17,24 @@ class MeterConnectionError(MeterError):
     """The meter could not be reached or did not answer in time."""
 
 
+class NoAnswerError(MeterConnectionError):
+    """Something took the connection and the request, but no answer came in time.
+
+    A meter that hangs, a wrong Modbus unit id or framing, or another protocol's server
+    on the port: not "nothing is there", which is a plain MeterConnectionError.
+    """
+
+
 class MeterAuthError(MeterError):
     """The meter refused our credentials."""
 
 
 class MeterResponseError(MeterError):
     """The meter answered with something that is not a valid reading."""
+
+
+class MeterServerError(MeterResponseError):
+    """The meter answered, with an error of its own (an HTTP 5xx): it is there, but failed."""
 
 
 class MeterIdentityError(MeterError):

@@ -7,6 +7,7 @@ descriptions serves OBIS HTTP meters, Modbus registers and IEEE 2030.5 readings 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 # ASCII digits only (``\d`` would take any script's digits), and ``\Z``: ``$`` also
@@ -24,6 +25,10 @@ _MAX_LENGTH = 32
 # EDIS short forms (`C.D.E`) name electricity objects (A=1, B=0) except these abstract
 # objects, which meters also send in short form.
 _ABSTRACT_SHORT = {(96,), (1, 0, 0), (0, 0, 0), (0, 9, 1), (0, 9, 2)}
+# Texts parsed, remembered: a meter sends the same few codes in every answer, and a
+# thousand meters send the same ones. Bounded, so that a meter sending new codes in every
+# answer costs a re-parse, never memory.
+_PARSED_TEXTS = 4096
 
 
 class ObisCode(NamedTuple):
@@ -42,39 +47,12 @@ class ObisCode(NamedTuple):
 
         Whatever ``text`` is (it comes from the network), nothing but ValueError is
         raised, and text longer than any OBIS code is refused before it is looked at.
+        A text once parsed is remembered (an answer's codes are parsed once, not on
+        every poll); one that is no code is refused again each time.
         """
         if not isinstance(text, str) or len(text) > 2 * _MAX_LENGTH:
             raise ValueError("not an OBIS code: not a short text")
-        raw = text.strip()
-        if len(raw) > _MAX_LENGTH:
-            raise ValueError(f"not an OBIS code: {raw[:_MAX_LENGTH]!r}...")
-        if match := _FULL.match(raw):
-            groups = match.groupdict()
-            f = groups["f"]
-            code = cls(
-                int(groups["a"]),
-                int(groups["b"]),
-                int(groups["c"]),
-                int(groups["d"]),
-                int(groups["e"]),
-                255 if f is None else int(f),
-            )
-        elif _HEX.match(raw):
-            code = cls(*bytes.fromhex(raw))
-        elif _DOTTED.match(raw):
-            parts = [int(part) for part in raw.split(".")]
-            if len(parts) == 6:
-                code = cls(*parts)
-            elif len(parts) == 3:
-                abstract = parts[0] == 96 or tuple(parts) in _ABSTRACT_SHORT
-                code = cls(0 if abstract else 1, 0, *parts)
-            else:
-                raise ValueError(f"not an OBIS code: {text!r}")
-        else:
-            raise ValueError(f"not an OBIS code: {text!r}")
-        if any(group > 255 for group in code):
-            raise ValueError(f"OBIS group out of range: {text!r}")
-        return code
+        return _parse(text)
 
     def __str__(self) -> str:
         """Return the six-group dotted form the OBIS HTTP API uses."""
@@ -95,6 +73,41 @@ class ObisCode(NamedTuple):
         """Return ``A-B:C.D.E`` (the billing period is 255, the current one)."""
         base = f"{self.a}-{self.b}:{self.c}.{self.d}.{self.e}"
         return base if self.f == 255 else f"{base}*{self.f}"
+
+
+@lru_cache(maxsize=_PARSED_TEXTS)
+def _parse(text: str) -> ObisCode:
+    """:meth:`ObisCode.parse` of a short text (cached: errors are not)."""
+    raw = text.strip()
+    if len(raw) > _MAX_LENGTH:
+        raise ValueError(f"not an OBIS code: {raw[:_MAX_LENGTH]!r}...")
+    if match := _FULL.match(raw):
+        groups = match.groupdict()
+        f = groups["f"]
+        code = ObisCode(
+            int(groups["a"]),
+            int(groups["b"]),
+            int(groups["c"]),
+            int(groups["d"]),
+            int(groups["e"]),
+            255 if f is None else int(f),
+        )
+    elif _HEX.match(raw):
+        code = ObisCode(*bytes.fromhex(raw))
+    elif _DOTTED.match(raw):
+        parts = [int(part) for part in raw.split(".")]
+        if len(parts) == 6:
+            code = ObisCode(*parts)
+        elif len(parts) == 3:
+            abstract = parts[0] == 96 or tuple(parts) in _ABSTRACT_SHORT
+            code = ObisCode(0 if abstract else 1, 0, *parts)
+        else:
+            raise ValueError(f"not an OBIS code: {text!r}")
+    else:
+        raise ValueError(f"not an OBIS code: {text!r}")
+    if any(group > 255 for group in code):
+        raise ValueError(f"OBIS group out of range: {text!r}")
+    return code
 
 
 def obis(text: str) -> ObisCode:

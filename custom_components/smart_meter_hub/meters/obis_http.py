@@ -29,6 +29,7 @@ import logging
 import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, Final
 
 import aiohttp
@@ -40,6 +41,8 @@ from .models import (
     MeterData,
     MeterRefusedError,
     MeterResponseError,
+    MeterServerError,
+    NoAnswerError,
     Reading,
     with_net_power,
 )
@@ -54,6 +57,8 @@ WRITE_PATH: Final = "/api/write"
 POLL_TIMEOUT: Final = 10.0
 ON_DEMAND_TIMEOUT: Final = 15.0
 WRITE_TIMEOUT: Final = 10.0
+# Making the connection takes at most this long (a host that is down, or dropped).
+MAX_CONNECT_TIMEOUT: Final = 5.0
 
 # An answer of a few hundred codes is a few tens of kB.
 MAX_BODY: Final = 256 * 1024
@@ -67,6 +72,9 @@ MAX_SCALER: Final = 20
 MAX_TEXT: Final = 256
 MAX_NUMBER_TEXT: Final = 64
 _SHOWN: Final = 32  # characters of a meter's text quoted in a log line
+# Codes and units whose meaning is remembered (a meter sends the same ones every poll;
+# a meter sending new ones every poll costs a lookup, never memory).
+_REMEMBERED: Final = 4096
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 
 
@@ -105,12 +113,14 @@ def _shown(value: object) -> str:
     return f"<{type(value).__name__}>"
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def _quantity(code: ObisCode) -> tuple[bool, str | None]:
     """Whether the code names a known electrical quantity, and its canonical unit.
 
     IEC 62056-6-1: C repeats every 20 values for L1, L2 and L3; D says whether the value
     is a time integral (8: an energy counter) or power-like (4 to 7: averages, maximum
-    demand and instantaneous values). A power factor is known and has no unit.
+    demand and instantaneous values). A power factor is known and has no unit. Cached:
+    a meter answers the same codes at every poll.
     """
     if code.a != 1 or not 1 <= code.c <= 80:
         return False, None
@@ -134,6 +144,45 @@ def _quantity(code: ObisCode) -> tuple[bool, str | None]:
         if quantity in units:
             return True, units[quantity]
     return False, None
+
+
+# The unit a reading is sent in is none its quantity can have: the value is not published.
+_WRONG_UNIT: Final = None
+
+
+def _unit_of(code: ObisCode, sent: object) -> tuple[str | None, float] | None:
+    """The unit a reading of ``code`` sent in ``sent`` is published in, and the factor.
+
+    None (``_WRONG_UNIT``) when ``sent`` is not a known unit of the code's quantity. A
+    unit of a quantity the integration does not know (read_obis) is kept as sent.
+    """
+    known, expected = _quantity(code)
+    if sent is None:
+        return expected, 1.0
+    usable = isinstance(sent, str | int) and not isinstance(sent, bool)
+    conversion = canonical(sent) if usable else None  # type: ignore[arg-type]
+    if conversion is None and not known:
+        own = sent.strip()[:_SHOWN] if isinstance(sent, str) else ""
+        return own or None, 1.0
+    if conversion is None or (known and conversion[0] != expected):
+        return _WRONG_UNIT
+    return conversion
+
+
+# Per code and unit as sent (``typed``: ``True`` is no unit 1): a meter sends the same
+# units at every poll. Only short units and integers are remembered.
+_remembered_unit_of = lru_cache(maxsize=_REMEMBERED, typed=True)(_unit_of)
+
+
+def _publish_unit(code: ObisCode, sent: object) -> tuple[str | None, float] | None:
+    """:func:`_unit_of`, remembered for what a meter sends at every poll."""
+    if sent is None or (
+        isinstance(sent, int) and not isinstance(sent, bool) and abs(sent) < 2**16
+    ):
+        return _remembered_unit_of(code, sent)
+    if isinstance(sent, str) and len(sent) <= _SHOWN:
+        return _remembered_unit_of(code, sent)
+    return _unit_of(code, sent)
 
 
 def _number(value: Any) -> float | None:
@@ -190,29 +239,20 @@ def _reading(code: ObisCode, item: Mapping[str, Any], log: LogOnce | None) -> Re
     if code.a == 0:
         # Abstract objects (serial number, clock) are text, never scaled.
         return Reading(_text(value))
-    known, expected = _quantity(code)
     sent = item.get("unit")
-    if sent is None:
-        unit, factor = expected, 1.0
-    else:
-        usable = isinstance(sent, str | int) and not isinstance(sent, bool)
-        conversion = canonical(sent) if usable else None
-        shown = _shown(sent)
-        if conversion is None and not known:
-            # A quantity we know nothing about (read_obis): the unit as the meter sent it.
-            own = sent.strip()[:_SHOWN] if isinstance(sent, str) else ""
-            conversion = (own or None, 1.0)
-        elif conversion is None or (known and conversion[0] != expected):
-            if log is not None:
-                log.warning(
-                    ("unit", code, shown),
-                    "%s sends %s in %r, not a known unit of its quantity: its value "
-                    "is not published",
-                    code.short,
-                    shown,
-                )
-            return Reading(None, expected)
-        unit, factor = conversion
+    resolved = _publish_unit(code, sent)
+    if resolved is _WRONG_UNIT:
+        if log is not None:
+            shown = _shown(sent)
+            log.warning(
+                ("unit", code, shown),
+                "%s sends %s in %r, not a known unit of its quantity: its value "
+                "is not published",
+                code.short,
+                shown,
+            )
+        return Reading(None, _quantity(code)[1])
+    unit, factor = resolved
     quality = item.get("quality")
     if quality is not None and (
         not isinstance(quality, str) or quality.strip().lower() != "good"
@@ -234,7 +274,7 @@ def _reading(code: ObisCode, item: Mapping[str, Any], log: LogOnce | None) -> Re
                 MAX_SCALER,
             )
         return Reading(None, unit)
-    result = number * 10**scaler * factor
+    result = number * 10**scaler * factor if scaler or factor != 1.0 else number
     if not plausible(result, unit, power_factor=code.is_power_factor):
         if log is not None:
             log.warning(
@@ -313,16 +353,22 @@ def parse_response(payload: Any, log: LogOnce | None = None) -> dict[ObisCode, R
 
 
 def _check_depth(payload: Any) -> None:
-    """Refuse JSON nested deeper than :data:`MAX_DEPTH` (without recursion)."""
-    stack: list[tuple[Any, int]] = [(payload, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
+    """Refuse JSON nested deeper than :data:`MAX_DEPTH` (without recursion).
+
+    Only containers are visited: the readings' scalar values cost one type check each.
+    """
+    containers = (dict, list)
+    level: list[Any] = [payload]
+    depth = 1
+    while level:
         if depth > MAX_DEPTH:
             raise MeterResponseError(f"response is nested deeper than {MAX_DEPTH}")
-        stack.extend(
-            (child, depth + 1) for child in children if isinstance(child, dict | list)
-        )
+        deeper: list[Any] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            deeper += [child for child in children if type(child) in containers]
+        level = deeper
+        depth += 1
 
 
 def decode_body(body: bytes) -> Any:
@@ -373,6 +419,31 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     return bytes(body)
 
 
+def _request_body(codes: Iterable[ObisCode]) -> bytes:
+    """The JSON a read asks with."""
+    return orjson.dumps({"obisCodes": [str(code) for code in codes]})
+
+
+@lru_cache(maxsize=16)
+def _client_timeout(timeout: float) -> aiohttp.ClientTimeout:
+    """The timeouts of an exchange of ``timeout`` seconds (made once per value).
+
+    The connection must be made within the shorter :func:`connect_timeout`: when the
+    whole exchange times out, something had taken the connection.
+    """
+    return aiohttp.ClientTimeout(total=timeout, connect=connect_timeout(timeout))
+
+
+def connect_timeout(timeout: float) -> float:
+    """How long making the connection may take, of an exchange of ``timeout`` s."""
+    return min(MAX_CONNECT_TIMEOUT, timeout * 0.6)
+
+
+def _described(err: BaseException) -> str:
+    """An error for a message: its type, and what it says."""
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
 class ObisHttpClient:
     """Read and write one OBIS HTTP JSON meter.
 
@@ -400,7 +471,10 @@ class ObisHttpClient:
         self._read_url = self._base + (
             read_path if read_path.startswith("/") else f"/{read_path}"
         )
-        self._headers = {aiohttp.hdrs.ACCEPT_ENCODING: "identity"}
+        self._headers = {
+            aiohttp.hdrs.ACCEPT_ENCODING: "identity",
+            aiohttp.hdrs.CONTENT_TYPE: "application/json",
+        }
         if token:
             self._headers[aiohttp.hdrs.AUTHORIZATION] = f"Bearer {token}"
         self._log = LogOnce(f"OBIS meter at {self._base}")
@@ -415,9 +489,18 @@ class ObisHttpClient:
     @codes.setter
     def codes(self, codes: tuple[ObisCode, ...]) -> None:
         self._codes = codes if SERIAL in codes else (*codes, SERIAL)
-        self._body = {"obisCodes": [str(code) for code in self._codes]}
+        # The request's bytes, made once: every poll sends the same.
+        self._body = _request_body(self._codes)
 
-    async def _post(self, url: str, body: Any, timeout: float) -> Any:
+    async def _post(self, url: str, body: bytes, timeout: float) -> Any:
+        """POST ``body``; the answer's JSON, or a typed MeterError.
+
+        What went wrong is told apart: nothing took the connection
+        (:class:`MeterConnectionError`); something took it and the request but sent no
+        answer in time, or hung up (:class:`NoAnswerError`); something answered, but
+        not in HTTP (:class:`MeterResponseError`); the meter answered with an error of
+        its own, an HTTP 5xx (:class:`MeterServerError`).
+        """
         try:
             try:
                 status, answer = await self._exchange(url, body, timeout)
@@ -427,28 +510,37 @@ class ObisHttpClient:
                 # The meter closed a kept-alive connection: once more, on a new one.
                 _LOGGER.debug("Connection to %s dropped (%s), retrying once", url, err)
                 status, answer = await self._exchange(url, body, timeout)
-        except (aiohttp.ClientError, TimeoutError) as err:
-            raise MeterConnectionError(
-                f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
+            raise MeterConnectionError(_described(err)) from err
+        except aiohttp.ClientResponseError as err:
+            raise MeterResponseError(f"not an HTTP answer: {_described(err)}") from err
+        except (aiohttp.ServerDisconnectedError, TimeoutError) as err:
+            raise NoAnswerError(
+                f"connected, but no answer within {timeout:g} s ({_described(err)})"
             ) from err
+        except aiohttp.ClientError as err:
+            raise MeterConnectionError(_described(err)) from err
         if status in (401, 403):
             raise MeterAuthError(f"HTTP {status}")
         if status >= 500:
-            raise MeterConnectionError(f"HTTP {status}")
+            raise MeterServerError(f"HTTP {status}")
         if status >= 400:
             text = answer[:200].decode("utf-8", "replace")
             raise MeterRefusedError(f"HTTP {status}: {text}")
         return decode_body(answer)
 
-    async def _exchange(self, url: str, body: Any, timeout: float) -> tuple[int, bytes]:
-        # The whole exchange, the body's last byte included, within ``timeout``.
+    async def _exchange(
+        self, url: str, body: bytes, timeout: float
+    ) -> tuple[int, bytes]:
+        # The whole exchange, the body's last byte included, within ``timeout``; the
+        # connection within a shorter time, so that a timeout tells which one it was.
         async with (
             asyncio.timeout(timeout),
             self._session.post(
                 url,
-                json=body,
+                data=body,
                 headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=_client_timeout(timeout),
                 # The meter's API answers where it is asked; a redirect is not followed.
                 allow_redirects=False,
                 # Uncompressed, so that the size cap holds for what is parsed.
@@ -466,9 +558,9 @@ class ObisHttpClient:
         self, codes: Iterable[ObisCode], *, timeout: float = ON_DEMAND_TIMEOUT
     ) -> MeterData:
         """Read arbitrary codes now, as the meter answers them."""
-        return await self._read({"obisCodes": [str(code) for code in codes]}, timeout)
+        return await self._read(_request_body(codes), timeout)
 
-    async def _read(self, body: Any, timeout: float) -> MeterData:
+    async def _read(self, body: bytes, timeout: float) -> MeterData:
         try:
             payload = await self._post(self._read_url, body, timeout)
         except MeterRefusedError as err:
@@ -489,6 +581,6 @@ class ObisHttpClient:
         """Write one parameter; a non-2xx answer raises."""
         await self._post(
             self._base + WRITE_PATH,
-            {"obisCode": str(code), "value": value},
+            orjson.dumps({"obisCode": str(code), "value": value}),
             WRITE_TIMEOUT,
         )
