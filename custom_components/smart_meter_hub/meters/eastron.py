@@ -43,6 +43,8 @@ WordOrder = Literal["normal", "swapped"]
 SERIAL_REGISTER: Final = 0xFC00
 MODEL_REGISTER: Final = 0xFC02
 MANUFACTURER: Final = "Eastron"
+# What a float32 register pair resolves, in significant decimal digits.
+SIGNIFICANT_DIGITS: Final = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,7 @@ def model_named(name: str | None) -> EastronModel:
 def decode_floats(
     registers: list[int], word_order: WordOrder = "normal"
 ) -> list[float]:
-    """Registers (high word first, or swapped) to IEEE-754 floats.
+    """Registers (high word first, or swapped) to IEEE-754 floats, in one struct call.
 
     Raises MeterResponseError for an odd number of registers or a word that is no
     16-bit register.
@@ -171,16 +173,22 @@ def decode_floats(
         raise MeterResponseError(f"{len(registers)} registers are no whole floats")
     check_count(None, len(registers), registers)
     if word_order == "swapped":
-        registers = [
-            word
-            for pair in zip(registers[1::2], registers[::2], strict=True)
-            for word in pair
-        ]
-    return list(
-        struct.unpack(
-            f">{len(registers) // 2}f", struct.pack(f">{len(registers)}H", *registers)
-        )
-    )
+        swapped = registers[:]
+        swapped[::2], swapped[1::2] = registers[1::2], registers[::2]
+        registers = swapped
+    count = len(registers)
+    return list(struct.unpack(f">{count // 2}f", struct.pack(f">{count}H", *registers)))
+
+
+def resolved(value: float) -> float:
+    """A float32 value to what the meter resolves: :data:`SIGNIFICANT_DIGITS` digits.
+
+    A float32 carries 24 bits of mantissa, about 7.2 decimal digits: the digits beyond
+    the seventh are the conversion's noise (a power factor of 0.96 reads
+    0.959999978542328 as a double), not the meter's. Rounding is monotonic, so a counter
+    that grows still never goes back. NaN and infinities stay what they are.
+    """
+    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
 async def identify(transport: ModbusTransport, unit: int) -> tuple[str, int | None]:
@@ -220,8 +228,12 @@ class EastronMeter:
         self.model_name = model_name or model.name
         self.word_order: WordOrder = word_order
 
-    async def _read_block(self, start: int, count: int) -> dict[int, int]:
-        """Registers by address; a block refused with exception 02 is split in two."""
+    async def _read_block(self, start: int, count: int) -> list[tuple[int, list[int]]]:
+        """The block's registers, as runs (start, words).
+
+        One run, unless the meter refuses the block with exception 02: then it is split
+        in two, down to single values, and what it refuses is left out.
+        """
         try:
             registers = await self.transport.read_registers(
                 self.unit, READ_INPUT, start, count
@@ -229,54 +241,68 @@ class EastronMeter:
         except ModbusExceptionError as err:
             if err.code != 2 or count <= 2:
                 if err.code == 2:
-                    return {}
+                    return []
                 raise
             half = count // 2 // 2 * 2
             first = await self._read_block(start, half)
-            return first | await self._read_block(start + half, count - half)
-        return dict(enumerate(check_count(self.unit, count, registers), start))
+            return first + await self._read_block(start + half, count - half)
+        return [(start, check_count(self.unit, count, registers))]
 
     async def read(self) -> MeterData:
         """Read the model's blocks: readings, or MeterError for the whole meter.
 
-        A value that is not a number, or not a plausible one for its quantity, fails
-        the whole poll (the decoding is wrong, see the module's docstring); a power
-        factor out of range only has no value.
+        Each run of registers is decoded with one struct call, and each value rounded to
+        what a float32 resolves (:func:`resolved`). A value that is not a number, or
+        not a plausible one for its quantity, fails the whole poll (the decoding is
+        wrong, see the module's docstring); a power factor out of range only has no
+        value.
         """
-        registers: dict[int, int] = {}
+        mapped = self.model.registers
+        values: dict[int, float] = {}
         raw: dict[str, list[int]] = {}
         for start, count in self.model.blocks:
-            block = await self._read_block(start, count)
-            raw[f"0x{start:04X}"] = [
-                block.get(a, -1) for a in range(start, start + count)
-            ]
-            registers |= block
-        readings: dict[ObisCode, Reading] = {}
-        for address, (code, unit) in self.model.registers.items():
-            if address in registers and address + 1 in registers:
-                (value,) = decode_floats(
-                    [registers[address], registers[address + 1]], self.word_order
+            runs = await self._read_block(start, count)
+            if len(runs) == 1 and runs[0][0] == start:
+                raw[f"0x{start:04X}"] = runs[0][1]
+            else:  # what the meter refused reads -1
+                shown = [-1] * count
+                for first, words in runs:
+                    shown[first - start : first - start + len(words)] = words
+                raw[f"0x{start:04X}"] = shown
+            for first, words in runs:
+                floats = decode_floats(words[: len(words) // 2 * 2], self.word_order)
+                values.update(
+                    (address, value)
+                    for address, value in zip(
+                        range(first, first + len(words), 2), floats, strict=False
+                    )
+                    if address in mapped
                 )
-                if not math.isfinite(value):
-                    raise MeterResponseError(
-                        f"unit {self.unit}: register 0x{address:04X} is not a number"
+        readings: dict[ObisCode, Reading] = {}
+        for address, (code, unit) in mapped.items():
+            if (raw_value := values.get(address)) is None:
+                continue
+            if not math.isfinite(raw_value):
+                raise MeterResponseError(
+                    f"unit {self.unit}: register 0x{address:04X} is not a number"
+                )
+            value = resolved(raw_value)
+            if not plausible(value, unit, power_factor=code.is_power_factor):
+                if code.is_power_factor:
+                    _LOGGER.debug(
+                        "Unit %s: power factor %s out of range", self.unit, value
                     )
-                if not plausible(value, unit, power_factor=code.is_power_factor):
-                    if code.is_power_factor:
-                        _LOGGER.debug(
-                            "Unit %s: power factor %s out of range", self.unit, value
-                        )
-                        readings[code] = Reading(None, unit)
-                        continue
-                    raise MeterResponseError(
-                        f"unit {self.unit}: register 0x{address:04X} reads {value:g}"
-                        f"{' ' + unit if unit else ''}, which no meter measures"
-                        " (is the word order right?)"
-                    )
-                if code == POWER_NET:
-                    readings |= split_net_power(value)
-                else:
-                    readings[code] = Reading(value, unit)
+                    readings[code] = Reading(None, unit)
+                    continue
+                raise MeterResponseError(
+                    f"unit {self.unit}: register 0x{address:04X} reads {value:g}"
+                    f"{' ' + unit if unit else ''}, which no meter measures"
+                    " (is the word order right?)"
+                )
+            if code == POWER_NET:
+                readings |= split_net_power(value)
+            else:
+                readings[code] = Reading(value, unit)
         if not readings:
             raise MeterResponseError(f"unit {self.unit}: no register could be read")
         return MeterData(
