@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -12,6 +13,29 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import MeterState, SmartMeterConfigEntry, SmartMeterCoordinator
+
+
+@lru_cache(maxsize=4096)
+def _device_info(
+    device_id: str,
+    name: str,
+    manufacturer: str | None,
+    model: str | None,
+    serial_number: str | None,
+    sw_version: str | None,
+) -> DeviceInfo:
+    """One device's info, one dict for all its entities (read only when they are added).
+
+    A meter has twenty entities: twenty copies of the same dict were 15 KiB a meter.
+    """
+    return DeviceInfo(
+        identifiers={(DOMAIN, device_id)},
+        name=name,
+        manufacturer=manufacturer,
+        model=model,
+        serial_number=serial_number,
+        sw_version=sw_version,
+    )
 
 
 class SmartMeterEntity(CoordinatorEntity[SmartMeterCoordinator]):
@@ -32,14 +56,14 @@ class SmartMeterEntity(CoordinatorEntity[SmartMeterCoordinator]):
         self._attr_unique_id = f"{device_id}_{description.key}"
         state = coordinator.data.devices.get(device_id)
         data = state.data if state else None
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, device_id)},
-            name=(data.name if data else None) or coordinator.config_entry.title,
-            manufacturer=data.manufacturer if data else None,
-            model=data.model if data else None,
+        self._attr_device_info = _device_info(
+            device_id,
+            (data.name if data else None) or coordinator.config_entry.title,
+            data.manufacturer if data else None,
+            data.model if data else None,
             # A meter's serial number; none for a meter made of other sensors.
-            serial_number=data.serial if data else None,
-            sw_version=data.firmware if data else None,
+            data.serial if data else None,
+            data.firmware if data else None,
         )
 
     @property
