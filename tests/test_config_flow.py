@@ -7,12 +7,19 @@ shared path: one entry per device, whatever kinds the entries are.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER, SOURCE_ZEROCONF, ConfigFlowResult
+from homeassistant.config_entries import (
+    SOURCE_INTEGRATION_DISCOVERY,
+    SOURCE_USER,
+    SOURCE_ZEROCONF,
+    ConfigFlowResult,
+)
 from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -22,6 +29,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.smart_meter_hub.config_flow import (
     SmartMeterConfigFlow,
     kind_flows,
+    menu_options,
 )
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.flow import MeterFlow
@@ -39,6 +47,13 @@ from .helpers import (
     virtual_entry,
 )
 
+STRINGS = json.loads(
+    (
+        Path(__file__).parents[1]
+        / "custom_components/smart_meter_hub/translations/en.json"
+    ).read_text()
+)
+
 
 async def test_the_menu_lists_every_kind_in_the_registrys_order(
     hass: HomeAssistant,
@@ -48,8 +63,40 @@ async def test_the_menu_lists_every_kind_in_the_registrys_order(
     )
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == ["obis_http", "sdm630", "xcel", "virtual"]
-    assert result["menu_options"] == list(KINDS)
+    # Each kind, followed by the other ways it offers (many OBIS meters at once).
+    assert result["menu_options"] == [
+        "obis_http",
+        "obis_http_bulk",
+        "sdm630",
+        "xcel",
+        "virtual",
+    ]
+    assert [option for option in result["menu_options"] if option in KINDS] == list(
+        KINDS
+    )
+    menu = STRINGS["config"]["step"]["user"]["menu_options"]
+    for kind in KINDS.values():
+        for option in (kind.key, *kind.menu_steps):
+            assert option in menu, option
+
+
+async def test_a_kinds_menu_entries_and_discovered_meters_are_its_own(
+    hass: HomeAssistant,
+) -> None:
+    """The menu lists a kind's extra ways in place; integration discovery goes to the
+    kind named in the data, and nothing else is taken."""
+    assert menu_options(
+        {
+            "a": replace(KINDS["obis_http"], key="a", menu_steps=("a_many",)),
+            "b": replace(KINDS["virtual"], key="b"),
+        }
+    ) == ["a", "a_many", "b"]
+    for data in ({}, {"meter_type": "virtual"}, {"meter_type": "no_such_kind"}):
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_INTEGRATION_DISCOVERY}, data=data
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "not_supported"
 
 
 def _announced(service_type: str) -> ZeroconfServiceInfo:

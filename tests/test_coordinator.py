@@ -84,7 +84,7 @@ async def test_unreachable_meter_goes_unavailable_keeps_being_polled_and_comes_b
 @pytest.mark.parametrize(
     ("fault", "logged"),
     [
-        ("http500", "Cannot reach the meter: HTTP 500"),
+        ("http500", "The meter answered with an error: HTTP 500"),
         ("invalid_json", "The meter's answer was not valid: response is not JSON"),
         ("empty", "The meter's answer was not valid"),
     ],

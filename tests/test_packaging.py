@@ -26,6 +26,7 @@ from packaging.version import Version
 from PIL import Image
 
 from custom_components.smart_meter_hub.binary_sensor import BINARY_SENSORS
+from custom_components.smart_meter_hub.config_flow import menu_options
 from custom_components.smart_meter_hub.kinds import KINDS
 from custom_components.smart_meter_hub.sensor import (
     LAST_READING,
@@ -62,7 +63,7 @@ def _python_files() -> list[Path]:
 def _flow_sources() -> str:
     """The config flow: the composed class, its shared path and every kind's steps."""
     paths = [INTEGRATION / "config_flow.py", INTEGRATION / "flow.py"]
-    paths += sorted((INTEGRATION / "kinds").glob("*.py"))
+    paths += sorted((INTEGRATION / "kinds").glob("**/*.py"))
     return "\n".join(path.read_text() for path in paths)
 
 
@@ -116,7 +117,15 @@ def test_every_config_flow_step_error_and_abort_has_text() -> None:
     for step in re.findall(r'step_id="(\w+)"', source):
         assert step in config["step"], step
     # Steps that only route to another step (or generate an identity): no form.
-    routing = {"reauth", "reconfigure", "zeroconf", "init", "xcel_zeroconf"}
+    routing = {
+        "reauth",
+        "reconfigure",
+        "zeroconf",
+        "integration_discovery",
+        "init",
+        "xcel_zeroconf",
+        *(kind.discovered_step for kind in KINDS.values() if kind.discovered_step),
+    }
     for step in re.findall(r"async def async_step_(\w+)", source):
         if step not in routing | {"xcel_generate"}:
             assert step in config["step"], step
@@ -149,7 +158,7 @@ def test_every_config_flow_step_error_and_abort_has_text() -> None:
         "reconfigure_successful",
     ):
         assert reason in config["abort"], reason
-    assert list(config["step"]["user"]["menu_options"]) == list(KINDS)
+    assert list(config["step"]["user"]["menu_options"]) == menu_options(KINDS)
 
 
 def test_every_exception_and_issue_key_in_code_has_text() -> None:

@@ -15,10 +15,11 @@ from homeassistant.config_entries import ConfigFlowResult, OptionsFlow
 from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import callback
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.helpers.typing import DiscoveryInfoType
 
 from .appliances import CONF_APPLIANCES
 from .compat import vol
-from .const import DOMAIN
+from .const import CONF_METER_TYPE, DOMAIN
 from .coordinator import SmartMeterConfigEntry
 from .flow import MeterFlow
 from .kind import MeterKind, OptionsError
@@ -50,6 +51,13 @@ def kind_flows(kinds: Mapping[str, MeterKind]) -> tuple[type[MeterFlow], ...]:
     return tuple(kind.flow for kind in kinds.values())
 
 
+def menu_options(kinds: Mapping[str, MeterKind]) -> list[str]:
+    """The "Add a meter" menu: each kind, followed by the other ways it offers."""
+    return [
+        option for kind in kinds.values() for option in (kind.key, *kind.menu_steps)
+    ]
+
+
 class SmartMeterConfigFlow(*kind_flows(KINDS), MeterFlow, domain=DOMAIN):  # type: ignore[misc]
     """Add a meter of any kind (mypy cannot follow bases taken from the registry)."""
 
@@ -62,8 +70,20 @@ class SmartMeterConfigFlow(*kind_flows(KINDS), MeterFlow, domain=DOMAIN):  # typ
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask which kind of meter to add."""
-        return self.async_show_menu(step_id="user", menu_options=list(KINDS))
+        """Ask which kind of meter to add (and how: a kind may offer more ways)."""
+        return self.async_show_menu(step_id="user", menu_options=menu_options(KINDS))
+
+    async def async_step_integration_discovery(
+        self, discovery_info: DiscoveryInfoType
+    ) -> ConfigFlowResult:
+        """A meter another flow found, confirmed there: the kind's own step adds it."""
+        kind = KINDS.get(str(discovery_info.get(CONF_METER_TYPE, "")))
+        if kind is None or kind.discovered_step is None:
+            return self.async_abort(reason="not_supported")
+        step: Callable[[DiscoveryInfoType], Awaitable[ConfigFlowResult]] = getattr(
+            self, f"async_step_{kind.discovered_step}"
+        )
+        return await step(discovery_info)
 
     async def async_step_zeroconf(
         self, discovery_info: ZeroconfServiceInfo

@@ -39,6 +39,7 @@ from .meters import (
     MeterError,
     MeterIdentityError,
     MeterPendingError,
+    MeterServerError,
     ObisCode,
     obis,
 )
@@ -390,6 +391,8 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
             key, placeholders = "wrong_meter_answered", {}
         elif isinstance(err, MeterConnectionError):
             key = "cannot_connect"
+        elif isinstance(err, MeterServerError):
+            key = "meter_error"  # it answered: not "cannot reach"
         return UpdateFailed(
             translation_domain=DOMAIN,
             translation_key=key,

@@ -125,3 +125,9 @@ class MeterKind:
     silent_issue: tuple[timedelta, str] | None = None
     # The zeroconf service type the kind's ``async_step_<key>_zeroconf`` takes.
     zeroconf: str | None = None
+    # More entries of the "Add a meter" menu, after the kind's own: steps of ``flow``
+    # (adding several meters at once, say).
+    menu_steps: tuple[str, ...] = ()
+    # The step of ``flow`` that adds a meter another flow of the kind found and the
+    # user confirmed there (integration discovery, with ``meter_type`` in its data).
+    discovered_step: str | None = None

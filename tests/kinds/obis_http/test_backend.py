@@ -84,3 +84,19 @@ async def test_bad_quality_is_unavailable_not_zero(
     assert state_of(hass, CONNECTIVITY) == STATE_ON
     await async_poll(hass, freezer, MINUTE)
     assert state_of(hass, f"{P}_power_import") != STATE_UNAVAILABLE
+
+
+@pytest.mark.freeze_time(START)
+async def test_an_http_500_is_logged_as_the_meters_own_error(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    meter: SimulatedObisMeter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The meter answered: "answered with an error", never "cannot reach"."""
+    meter.set_fault("http500", count=1)
+    await async_poll(hass, freezer, MINUTE)
+    assert state_of(hass, f"{P}_energy_import") == STATE_UNAVAILABLE
+    assert "The meter answered with an error: HTTP 500" in caplog.text
+    assert "Cannot reach the meter" not in caplog.text

@@ -5,6 +5,8 @@ Every failure is a form error with nothing saved, and the user recovers from it.
 
 from __future__ import annotations
 
+import socket
+import time
 from unittest.mock import patch
 
 import pytest
@@ -18,7 +20,10 @@ from custom_components.smart_meter_hub.kinds.obis_http import (
     CONF_PATH,
     KEY as METER_OBIS_HTTP,
 )
+from custom_components.smart_meter_hub.kinds.obis_http.const import PROBE_TIMEOUT
+from custom_components.smart_meter_hub.meters.obis_http import POLL_TIMEOUT
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
+from meter_sim.sdm630 import Sdm630Gateway
 from tests.helpers import SERIAL, async_pick_kind
 
 
@@ -57,7 +62,7 @@ async def test_add_meter(hass: HomeAssistant, port: int) -> None:
         (lambda meter: meter.set_fault("forbidden", 1), "invalid_auth"),
         (lambda meter: meter.set_fault("invalid_json", 1), "invalid_response"),
         (lambda meter: meter.set_fault("empty", 1), "invalid_response"),
-        (lambda meter: meter.set_fault("http500", 1), "cannot_connect"),
+        (lambda meter: meter.set_fault("http500", 1), "meter_error"),
         (lambda meter: meter.missing.add("0-0:96.1.0"), "no_serial"),
     ],
 )
@@ -75,6 +80,50 @@ async def test_meter_errors_then_recovery(
     meter.missing.clear()
     result = await hass.config_entries.flow.async_configure(flow_id, user_input)
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_an_http_500_is_the_meters_own_error_with_its_answer(
+    hass: HomeAssistant, meter: SimulatedObisMeter, port: int
+) -> None:
+    """The meter answered: not "cannot reach the meter"."""
+    flow_id = await _obis_form(hass)
+    meter.set_fault("http500", 1)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
+    )
+    assert result["errors"] == {"base": "meter_error"}
+    assert result["description_placeholders"] == {"answer": "HTTP 500"}
+
+
+async def test_pointed_at_a_modbus_port_it_says_so_fast(
+    hass: HomeAssistant, gateway: Sdm630Gateway
+) -> None:
+    """A Modbus gateway takes the connection and the request and never answers HTTP:
+    "something answered, but not as an OBIS meter", within the probe's few seconds
+    (the polls' timeout is 10 s), not "cannot reach the meter"."""
+    flow_id = await _obis_form(hass)
+    started = time.monotonic()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: gateway.port}
+    )
+    assert result["errors"] == {"base": "invalid_response"}
+    assert time.monotonic() - started < PROBE_TIMEOUT + 1.5
+    assert PROBE_TIMEOUT < POLL_TIMEOUT
+
+
+async def test_a_closed_port_is_cannot_connect_at_once(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    flow_id = await _obis_form(hass)
+    started = time.monotonic()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: closed}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert time.monotonic() - started < 1
 
 
 async def test_unreachable_meter_then_recovery(
@@ -206,6 +255,24 @@ async def test_reauth_with_new_token(
     assert result["reason"] == "reauth_successful"
     assert init_integration.data[CONF_TOKEN] == "rotated"
     await hass.async_block_till_done()
+
+
+async def test_reconfigure_and_reauth_say_the_meters_own_error(
+    hass: HomeAssistant, init_integration: MockConfigEntry, meter: SimulatedObisMeter
+) -> None:
+    result = await init_integration.start_reconfigure_flow(hass)
+    meter.set_fault("http500", 1)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: "127.0.0.1", CONF_PORT: init_integration.data[CONF_PORT]},
+    )
+    assert result["errors"] == {"base": "meter_error"}
+    assert result["description_placeholders"] == {"answer": "HTTP 500"}
+    result = await init_integration.start_reauth_flow(hass)
+    meter.set_fault("http500", 1)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["errors"] == {"base": "meter_error"}
+    assert result["description_placeholders"]["answer"] == "HTTP 500"
 
 
 async def test_reauth_refuses_another_meter(

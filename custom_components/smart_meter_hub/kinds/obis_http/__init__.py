@@ -16,7 +16,7 @@ from ...kind import MeterKind, OptionsError, OptionsForm
 from ...meters import ObisCode, obis
 from .backend import async_create_backend
 from .const import CONF_OBIS_CODES, CONF_PATH, KEY
-from .flow import ObisHttpFlow
+from .flow import BULK_STEP, DISCOVERED_STEP, ObisHttpFlow
 
 __all__ = ["CONF_OBIS_CODES", "CONF_PATH", "KEY", "OBIS_HTTP"]
 
@@ -74,4 +74,6 @@ OBIS_HTTP: Final = MeterKind(
     reconfigure_step="obis_http_reconfigure",
     reauth_step="obis_http_reauth",
     redact=frozenset({CONF_TOKEN}),
+    menu_steps=(BULK_STEP,),
+    discovered_step=DISCOVERED_STEP,
 )

@@ -28,9 +28,14 @@ def client_from_data(
     hass: HomeAssistant,
     data: Mapping[str, Any],
     codes: tuple[ObisCode, ...] = obis.DEFAULT_CODES,
+    *,
+    timeout: float | None = None,
 ) -> ObisHttpClient:
-    """Build a client from config entry data (or a config flow's input)."""
-    return ObisHttpClient(
+    """Build a client from config entry data (or a config flow's input).
+
+    ``timeout``: of each read, when not the polls' own.
+    """
+    client = ObisHttpClient(
         async_get_clientsession(hass),
         data[CONF_HOST],
         data[CONF_PORT],
@@ -38,6 +43,9 @@ def client_from_data(
         path=data.get(CONF_PATH) or None,
         codes=codes,
     )
+    if timeout is not None:
+        client.timeout = timeout
+    return client
 
 
 def title(serial: str) -> str:

@@ -14,6 +14,10 @@ KEY: Final = "obis_http"
 CONF_PATH: Final = "path"
 CONF_OBIS_CODES: Final = "obis_codes"
 MODEL: Final = "OBIS HTTP JSON meter"
+# A flow's read of a meter, seconds: something that takes the connection but sends no
+# HTTP answer in this time is no OBIS meter's API (a Modbus port, say). Polls wait
+# longer (a busy meter answers late, and is read again at the next poll).
+PROBE_TIMEOUT: Final = 5.0
 
 SCHEMA = vol.Schema(
     {
