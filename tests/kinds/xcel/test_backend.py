@@ -60,8 +60,13 @@ async def test_hung_agent_backs_off_then_raises_a_repair_after_hours(
     issue_id = f"agent_silent_{entry.entry_id}"
     xcel.fault = "hang"  # TCP accepted, nothing more, for hours
     # Idle for longer than the meter keeps a connection: each try connects anew, and
-    # the agent never answers. The pause between tries doubles: 10 s, 20 s, 40 s...
-    for interval in (timedelta(minutes=1), *[timedelta(seconds=10)] * 2):
+    # the agent never answers. The pause after each failed try (counted from the
+    # failure, once its timeout has passed) doubles: 10 s, 20 s, 40 s...
+    for interval in (
+        timedelta(minutes=1),
+        timedelta(seconds=11),
+        timedelta(seconds=21),
+    ):
         tried = xcel.connections
         await async_poll(
             hass,
@@ -71,7 +76,7 @@ async def test_hung_agent_backs_off_then_raises_a_repair_after_hours(
         )
         assert state_of(hass, f"{P}_net_power") == STATE_UNAVAILABLE
     tried = xcel.connections
-    await async_poll(hass, freezer, timedelta(seconds=10))  # inside the back-off
+    await async_poll(hass, freezer, timedelta(seconds=10))  # inside the 40 s back-off
     assert xcel.connections == tried  # the meter is left alone
     assert state_of(hass, f"{P}_net_power") == STATE_UNAVAILABLE
     for _ in range(37):  # polls over 3 hours, each after the 5-minute back-off

@@ -88,7 +88,9 @@ class XcelBackend(MeterBackend):
         except MeterConnectionError:
             self._failures += 1
             delay = min(timedelta(seconds=10 * 2 ** (self._failures - 1)), BACKOFF_MAX)
-            self._next_attempt = now + delay
+            # From the failure, not the poll's start: a try that hung for its whole
+            # timeout must not use up the pause that follows it.
+            self._next_attempt = dt_util.utcnow() + delay
             raise
         finally:
             if self.release:  # other programs may read the meter until the next poll
