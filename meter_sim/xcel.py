@@ -43,7 +43,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -167,6 +167,19 @@ class FakeXcelMeter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._folder = tempfile.TemporaryDirectory()
         self._context: ssl.SSLContext | None = None
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no session is open (a late answer has gone out), or ``timeout``."""
+        return self._idle.wait(timeout)
+
+    @contextlib.contextmanager
+    def held_by_another_client(self) -> Iterator[None]:
+        """Another program holds the meter's one connection: every handshake is dropped."""
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._idle.set()
 
     @property
     def lfdi(self) -> str:

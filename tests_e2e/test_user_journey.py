@@ -235,7 +235,8 @@ async def add_integration(page: Page, kind: str) -> None:
     search = page.get_by_role("textbox", name=brand).or_(page.get_by_placeholder(brand))
     await search.first.fill("Smart Meter Hub")
     await page.locator("ha-integration-list-item", has_text="Smart Meter Hub").click()
-    await page.get_by_text(kind).click()
+    # Anchored: "OBIS HTTP JSON meter" is also inside "Many OBIS HTTP JSON meters...".
+    await page.get_by_text(re.compile("^" + re.escape(kind))).click()
 
 
 async def flow_created(page: Page, title: str, devices: tuple[str, ...] = ()) -> None:

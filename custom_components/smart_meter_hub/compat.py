@@ -2,12 +2,13 @@
 
 Newer Home Assistant validates with ``probatio`` and aliases ``voluptuous`` to it at run
 time; the type checker needs the real module of each version, and Home Assistant on
-Python 3.13 never has probatio.
+Python 3.13 never has probatio. Config flows have a progress bar since 2025.7.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 if sys.version_info >= (3, 14):
     try:
@@ -17,4 +18,10 @@ if sys.version_info >= (3, 14):
 else:
     import voluptuous as vol
 
-__all__ = ["vol"]
+__all__ = ["update_progress", "vol"]
+
+
+def update_progress(flow: Any, fraction: float) -> None:
+    """Move a flow's progress bar to ``fraction`` (0 to 1), if it has one."""
+    if update := getattr(flow, "async_update_progress", None):
+        update(fraction)

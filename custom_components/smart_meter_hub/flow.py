@@ -96,16 +96,24 @@ class MeterFlow(ConfigFlow):
         """The kind of an existing entry (None for a kind this version does not know)."""
         return self.kinds.get(entry.data.get(CONF_METER_TYPE, ""))
 
-    def _abort_if_meters_configured(
-        self, meter_ids: frozenset[str], *, besides: SmartMeterConfigEntry | None = None
-    ) -> None:
-        """Abort when another entry (of any kind) already owns one of these devices."""
+    def owned_meter_ids(
+        self, *, besides: SmartMeterConfigEntry | None = None
+    ) -> frozenset[str]:
+        """The devices (serial numbers) the entries own, of any kind, but ``besides``'."""
+        owned: set[str] = set()
         for entry in self._async_current_entries(include_ignore=False):
             kind = self.kind_of(entry)
             if entry is besides or kind is None:
                 continue
-            if meter_ids & kind.meter_ids(entry.data, entry.unique_id):
-                raise AbortFlow("already_configured")
+            owned |= kind.meter_ids(entry.data, entry.unique_id)
+        return frozenset(owned)
+
+    def _abort_if_meters_configured(
+        self, meter_ids: frozenset[str], *, besides: SmartMeterConfigEntry | None = None
+    ) -> None:
+        """Abort when another entry (of any kind) already owns one of these devices."""
+        if meter_ids & self.owned_meter_ids(besides=besides):
+            raise AbortFlow("already_configured")
 
     async def async_create_meter(
         self,

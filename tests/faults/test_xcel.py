@@ -142,7 +142,7 @@ async def no_fault(meter: FakeXcelMeter, identity: Identity) -> None:
 async def answers_again(meter: FakeXcelMeter, identity: Identity) -> None:
     meter.fault = None
     meter.slow_seconds = 0.0
-    meter._idle.wait(5)  # a late answer still being sent has gone out
+    meter.wait_idle(5)  # a late answer still being sent has gone out
 
 
 async def back_on_the_network(meter: FakeXcelMeter, identity: Identity) -> None:

@@ -209,7 +209,7 @@ async def test_three_silent_hours_are_filled_from_the_meters_intervals(
     before = await hourly(hass, imported, at(10), at(16))
     backend = entry.runtime_data.backend
     gap = Gap(at(11, 59).timestamp(), at(15, 1).timestamp())
-    assert await backend.backfill._async_fill(
+    assert await backend.backfill.async_fill(
         gap, backend.meter, str(sfdi), datetime.now(UTC)
     )
     await async_wait_recording_done(hass)
@@ -222,7 +222,7 @@ async def test_three_silent_hours_are_filled_from_the_meters_intervals(
     # A gap inside one hour, after the last compiled one: no hour to fill.
     backend = entry.runtime_data.backend
     inside = Gap(at(16, 1).timestamp(), at(16, 30).timestamp())
-    assert await backend.backfill._async_fill(
+    assert await backend.backfill.async_fill(
         inside, backend.meter, str(sfdi), datetime.now(UTC)
     )
     assert len(filled_lines(caplog)) == 2
@@ -391,28 +391,28 @@ async def test_unreadable_intervals_are_tried_again_then_given_up_once(
     meter, sfdi = entry.runtime_data.backend.meter, str(xcel.identity.sfdi)
     now = datetime.now(UTC)
     gap = Gap(now.timestamp() - 3 * 3600, now.timestamp() - 3600)
-    backfill._mine["gaps"] = [[gap.start, gap.end]]
+    backfill.add_gap(gap)
     dropped = MeterConnectionError("the meter closed the connection")
-    with patch.object(type(backfill), "_async_fill", side_effect=dropped):
+    with patch.object(type(backfill), "async_fill", side_effect=dropped):
         for _ in range(MAX_TRIES - 1):  # the connection failed: kept for a later poll
-            await backfill._async_fill_due([gap], meter, sfdi, now)
+            await backfill.async_fill_due([gap], meter, sfdi, now)
             assert backfill.gaps == [gap]
-        await backfill._async_fill_due([gap], meter, sfdi, now)
+        await backfill.async_fill_due([gap], meter, sfdi, now)
     assert backfill.gaps == []
     refused = MeterResponseError("/upt/1/mr/12/rs?s=0&l=25: HTTP 404")
-    backfill._mine["gaps"] = [[gap.start, gap.end]]
-    with patch.object(type(backfill), "_async_fill", side_effect=refused):
-        await backfill._async_fill_due([gap], meter, sfdi, now)  # answered: final
+    backfill.add_gap(gap)
+    with patch.object(type(backfill), "async_fill", side_effect=refused):
+        await backfill.async_fill_due([gap], meter, sfdi, now)  # answered: final
     assert backfill.gaps == []
     # Anything else (the recorder not ready yet, say): tried again, then given up.
-    backfill._mine["gaps"] = [[gap.start, gap.end]]
-    backfill._tries.clear()
+    gap = Gap(gap.start - 3600, gap.end - 3600)  # another gap: its own tries
+    backfill.add_gap(gap)
     broken = RuntimeError("The database connection has not been established")
-    with patch.object(type(backfill), "_async_fill", side_effect=broken):
-        await backfill._async_fill_due([gap], meter, sfdi, now)
+    with patch.object(type(backfill), "async_fill", side_effect=broken):
+        await backfill.async_fill_due([gap], meter, sfdi, now)
         assert backfill.gaps == [gap]
         for _ in range(MAX_TRIES - 1):
-            await backfill._async_fill_due([gap], meter, sfdi, now)
+            await backfill.async_fill_due([gap], meter, sfdi, now)
     assert backfill.gaps == []
     warnings = [r.getMessage() for r in ours(caplog) if r.levelno == logging.WARNING]
     assert sum("could not be read" in message for message in warnings) == 1
@@ -431,7 +431,7 @@ async def test_nothing_is_filled_without_statistics_or_sensors(
     er.async_get(hass).async_remove(f"sensor.xcel_meter_{sfdi}_energy_export")
     gap = Gap(at(7).timestamp(), at(9, 40).timestamp())
     # No statistics compiled for the import sensor yet, the export sensor is gone.
-    assert await backend.backfill._async_fill(gap, backend.meter, sfdi, at(9, 55))
+    assert await backend.backfill.async_fill(gap, backend.meter, sfdi, at(9, 55))
     assert not filled_lines(caplog)
     assert _row({"start": 0.0, "state": None, "sum": 1.0}) is None
     assert _Plan(ENERGY_METADATA, float).forward(None, [0], {0: 1.0}) == []

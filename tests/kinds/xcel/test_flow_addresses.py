@@ -95,7 +95,7 @@ async def test_a_meter_busy_with_another_client_is_not_taken_for_unapproved(
     flow_id = await _address_step(hass)
     await _approve(hass, xcel)
     # Another program holds the meter's one connection: every handshake is dropped.
-    with patch.object(xcel._idle, "is_set", return_value=False):
+    with xcel.held_by_another_client():
         result = await _enter(hass, flow_id, "127.0.0.1", xcel.port)
     assert result["errors"] == {"base": "cannot_connect"}
     assert xcel.refused == 2  # tried, and tried once more
@@ -105,11 +105,13 @@ async def test_a_meter_busy_with_another_client_is_not_taken_for_unapproved(
 async def test_the_same_meter_by_name_is_refused_after_its_address(
     hass: HomeAssistant, xcel: FakeXcelMeter
 ) -> None:
-    # Neither an entry of a kind with no address nor another host at the port is one
-    # (disabled: they are listed, never set up).
+    # Neither an entry of a kind with no address, nor another kind's meter or another
+    # Xcel meter at another host on the port is one (disabled: they are listed, never
+    # set up).
     for data in (
         {"meter_type": "virtual"},
         {"meter_type": "obis_http", "host": "192.0.2.7", "port": xcel.port},
+        {"meter_type": "xcel", "host": "192.0.2.8", "port": xcel.port},
     ):
         MockConfigEntry(
             domain=DOMAIN, data=data, disabled_by=ConfigEntryDisabler.USER
@@ -126,7 +128,7 @@ async def test_the_same_meter_by_name_is_refused_after_its_address(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert xcel.connections == connections  # refused before any connection
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 3
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 4
 
 
 async def test_a_waiting_meter_by_address_is_refused_after_its_name(

@@ -29,7 +29,7 @@ from homeassistant.helpers.selector import (
 )
 from homeassistant.util.hass_dict import HassKey
 
-from ...compat import vol
+from ...compat import update_progress, vol
 from ...const import CONF_METER_TYPE, DOMAIN
 from ...coordinator import SmartMeterConfigEntry
 from ...flow import PASSWORD_SELECTOR, PORT_SELECTOR, FormError, MeterFlow, address
@@ -224,10 +224,8 @@ class ObisHttpFlow(MeterFlow):
         )
 
     def _progress(self, done: int) -> None:
-        """Move the progress bar (Home Assistant 2025.7 and later have it)."""
-        targets = self._bulk_targets or []
-        if update := getattr(self, "async_update_progress", None):
-            update(done / max(len(targets), 1))
+        """Move the progress bar (where this Home Assistant has one)."""
+        update_progress(self, done / max(len(self._bulk_targets or []), 1))
 
     async def async_step_obis_http_bulk_read(
         self, user_input: dict[str, Any] | None = None
@@ -254,20 +252,10 @@ class ObisHttpFlow(MeterFlow):
             )
         return self.async_show_progress_done(next_step_id="obis_http_bulk_confirm")
 
-    def _owned(self) -> set[str]:
-        """Every device id the integration's entries own (ignored ones too)."""
-        owned: set[str] = set()
-        for entry in self._async_current_entries(include_ignore=True):
-            if entry.unique_id is not None:
-                owned.add(entry.unique_id)
-            if (kind := self.kind_of(entry)) is not None:
-                owned |= kind.meter_ids(entry.data, entry.unique_id)
-        return owned
-
     def _report(self) -> dict[str, str]:
         """The confirmation's lists: meters skipped, and the failures by reason."""
         results = self._bulk_task.result() if self._bulk_task else []
-        owned = self._owned()
+        owned = self.owned_meter_ids()
         self._bulk_found = {}
         skipped: list[str] = []
         failed: dict[str, list[Target]] = {reason: [] for reason in REASONS}

@@ -205,23 +205,27 @@ class EnergyBackfill:
         last = self._mine.get("last")
         self._mine["last"] = moment
         if last is not None and moment - last >= GAP.total_seconds():
-            self._mine["gaps"].append([last, moment])
-            LOGGER.debug(
-                "%s: no reading from %s to %s",
-                self.entry.title,
-                datetime.fromtimestamp(last, UTC),
-                now,
-            )
-            self.store.changed(now=True)
+            self.add_gap(Gap(last, moment))
         else:
             self.store.changed()
         due = [gap for gap in self.gaps if moment >= gap.after + SETTLE.total_seconds()]
         if due and (self._task is None or self._task.done()) and self._recorder():
             self._task = self.entry.async_create_background_task(
                 self.hass,
-                self._async_fill_due(due, meter, device_id, now),
+                self.async_fill_due(due, meter, device_id, now),
                 f"{DOMAIN} {self.entry.title} backfill",
             )
+
+    def add_gap(self, gap: Gap) -> None:
+        """Remember a time without readings: its hours are filled once compiled."""
+        self._mine["gaps"].append([gap.start, gap.end])
+        LOGGER.debug(
+            "%s: no reading from %s to %s",
+            self.entry.title,
+            datetime.fromtimestamp(gap.start, UTC),
+            datetime.fromtimestamp(gap.end, UTC),
+        )
+        self.store.changed(now=True)
 
     def _recorder(self) -> bool:
         return "recorder" in self.hass.config.components
@@ -232,13 +236,14 @@ class EnergyBackfill:
             self._logged.add(key)
             LOGGER.warning(message, self.entry.title, *args)
 
-    async def _async_fill_due(
+    async def async_fill_due(
         self, gaps: list[Gap], meter: Ieee2030Meter, device_id: str, now: datetime
     ) -> None:
+        """Fill ``gaps``; each one filled, or given up after tries or an answer, goes."""
         for gap in gaps:
             try:
                 async with asyncio.timeout(FILL_TIMEOUT.total_seconds()):
-                    done = await self._async_fill(gap, meter, device_id, now)
+                    done = await self.async_fill(gap, meter, device_id, now)
             except MeterConnectionError as err:
                 # Tried again at a later poll (the gap stays saved).
                 LOGGER.debug("%s: interval data not read: %s", self.entry.title, err)
@@ -287,7 +292,7 @@ class EnergyBackfill:
     def _expired(gap: Gap, now: datetime) -> bool:
         return now.timestamp() >= gap.after + HOUR + GIVE_UP.total_seconds()
 
-    async def _async_fill(
+    async def async_fill(
         self, gap: Gap, meter: Ieee2030Meter, device_id: str, now: datetime
     ) -> bool:
         """Fill what can be filled of ``gap`` now; True when there is nothing left."""
