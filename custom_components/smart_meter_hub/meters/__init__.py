@@ -36,6 +36,7 @@ from .modbus import (
     ModbusTransport,
     PacedTransport,
     default_spacing,
+    failures_expected,
 )
 from .models import (
     MeterAuthError,
@@ -109,6 +110,7 @@ __all__ = [
     "client_ssl_context",
     "default_spacing",
     "eastron_model_named",
+    "failures_expected",
     "generate_identity",
     "grouped",
     "identify_eastron",

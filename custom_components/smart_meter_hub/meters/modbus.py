@@ -16,8 +16,12 @@ late answer lands on a dead socket and is never taken for the next request's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import logging
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any, Final, Literal, Protocol
 
 from pymodbus.client import AsyncModbusTcpClient
@@ -29,6 +33,47 @@ from .models import MeterConnectionError, MeterResponseError, NoAnswerError
 Framing = Literal["tcp", "rtu"]
 READ_HOLDING: Final = 0x03
 READ_INPUT: Final = 0x04
+
+
+# The Modbus libraries' loggers that report a silent unit or a dropped connection as a
+# warning or an error (pymodbus; tmodbus under Home Assistant's shared connection).
+LIBRARY_LOGGERS: Final = (
+    "pymodbus.logging",
+    "tmodbus.transport.async_tcp",
+    "tmodbus.transport.async_rtu_over_tcp",
+)
+_EXPECTED: ContextVar[bool] = ContextVar("smh_modbus_failures_expected", default=False)
+
+
+class _ExpectedFailures(logging.Filter):
+    """Inside :func:`failures_expected`, the libraries' complaints are debug lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG or not _EXPECTED.get():
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_FILTER: Final = _ExpectedFailures()
+
+
+@contextlib.contextmanager
+def failures_expected() -> Iterator[None]:
+    """Probing units that may be silent: what the libraries log is debug, not errors.
+
+    Only the current task (and what it starts) is affected; other users of the same
+    libraries, such as core Modbus, still log as they do.
+    """
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).addFilter(_FILTER)  # once: a filter is added once
+    token = _EXPECTED.set(True)
+    try:
+        yield
+    finally:
+        _EXPECTED.reset(token)
 
 
 def default_spacing(framing: Framing) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -77,8 +79,17 @@ async def test_flow_errors_then_two_meters(
     assert result["reason"] == "already_configured"
 
 
+def _complaints(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Warnings and errors in the system log, but Home Assistant's custom-integration one."""
+    return [
+        f"{record.name}: {record.getMessage()}"
+        for record in caplog.records
+        if record.levelno >= logging.WARNING and record.name != "homeassistant.loader"
+    ]
+
+
 async def test_wrong_framing_is_named(
-    hass: HomeAssistant, socket_enabled: None
+    hass: HomeAssistant, socket_enabled: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     gateway = Sdm630Gateway({1: SimulatedSdm630(serial=1001)}, framing="rtu")
     await gateway.start()
@@ -90,6 +101,8 @@ async def test_wrong_framing_is_named(
         )
         assert result["errors"] == {"base": "wrong_framing"}
         assert result["description_placeholders"] == {"framing": "RTU over TCP"}
+        # The form says it; Settings > System > Logs shows nothing about it (#14).
+        assert _complaints(caplog) == []
         result = await hass.config_entries.flow.async_configure(
             flow_id, {**user_input, "framing": "rtu"}
         )
@@ -102,7 +115,7 @@ async def test_wrong_framing_is_named(
 
 
 async def test_a_unit_that_answers_in_neither_framing_is_named(
-    hass: HomeAssistant, gateway: Sdm630Gateway
+    hass: HomeAssistant, gateway: Sdm630Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The gateway answers, but nothing is at unit 7, whichever framing is asked.
     flow_id = await async_open_gateway_form(hass)
@@ -113,6 +126,7 @@ async def test_a_unit_that_answers_in_neither_framing_is_named(
     assert result["errors"] == {"base": "unit_no_answer"}
     assert result["description_placeholders"] == {"unit": "7"}
     assert not hass.config_entries.async_entries(DOMAIN)
+    assert _complaints(caplog) == []
 
 
 @pytest.mark.parametrize(

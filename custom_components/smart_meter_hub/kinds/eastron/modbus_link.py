@@ -19,7 +19,7 @@ from typing import Final
 from homeassistant.core import HomeAssistant
 
 from ...coordinator import SmartMeterConfigEntry
-from ...meters import Framing, ModbusConnection, ModbusTransport
+from ...meters import Framing, ModbusConnection, ModbusTransport, failures_expected
 
 try:
     from homeassistant.components.modbus import (  # type: ignore[attr-defined, unused-ignore]
@@ -56,17 +56,22 @@ def entry_transport(
 async def flow_transport(
     hass: HomeAssistant, host: str, port: int, framing: Framing, units: list[int]
 ) -> AsyncIterator[ModbusTransport]:
-    """A connection for the config flow's probe of ``units``, let go of afterwards."""
-    if (core := shared_connection()) is not None:
-        from .modbus_core import core_flow_transport  # noqa: PLC0415 - 2026.9+ only
+    """A connection for the config flow's probe of ``units``, let go of afterwards.
 
-        async with core_flow_transport(
-            core, hass, host, port, framing, units, PROBE_TIMEOUT
-        ) as link:
-            yield link
-        return
-    connection = ModbusConnection(host, port, framing, timeout=PROBE_TIMEOUT)
-    try:
-        yield connection
-    finally:
-        await connection.close()
+    A silent unit or a wrong framing is expected here and the form says so: the Modbus
+    libraries' errors about it are debug lines meanwhile, not entries in the system log.
+    """
+    with failures_expected():
+        if (core := shared_connection()) is not None:
+            from .modbus_core import core_flow_transport  # noqa: PLC0415 - 2026.9+
+
+            async with core_flow_transport(
+                core, hass, host, port, framing, units, PROBE_TIMEOUT
+            ) as link:
+                yield link
+            return
+        connection = ModbusConnection(host, port, framing, timeout=PROBE_TIMEOUT)
+        try:
+            yield connection
+        finally:
+            await connection.close()
