@@ -216,6 +216,9 @@ class ModbusConnection(PacedTransport):
             except (OSError, TimeoutError, ModbusException) as err:
                 connected = False
                 reason = str(err) or "timeout"
+            except asyncio.CancelledError:
+                client.close()  # cancelled while connecting: nothing is left open
+                raise
             else:
                 reason = "refused"
             if not connected:
