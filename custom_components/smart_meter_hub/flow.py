@@ -9,7 +9,8 @@ gets the same guarantees: the meter's unique id is set and checked, and no devic
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, ClassVar
 
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
@@ -24,7 +25,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .const import CONF_METER_TYPE, LOGGER
+from .const import CONF_METER_TYPE, DOMAIN, LOGGER
 from .coordinator import SmartMeterConfigEntry
 from .kind import MeterKind
 from .meters import (
@@ -76,6 +77,48 @@ class MeterFlow(ConfigFlow):
     MINOR_VERSION = 2
     # Every kind by key; set by config_flow.py from the registry.
     kinds: ClassVar[Mapping[str, MeterKind]] = {}
+
+    # Work behind a progress indicator, by the step that shows it.
+    _progress_tasks: dict[str, asyncio.Task[Any]] | None = None
+
+    def async_show_work(
+        self,
+        step_id: str,
+        work: Callable[[], Coroutine[Any, Any, Any]],
+        *,
+        progress_action: str,
+        next_step_id: str,
+        placeholders: Mapping[str, str] | None = None,
+    ) -> ConfigFlowResult:
+        """Run ``work`` in the background, a progress indicator showing, then go on.
+
+        The step calls this each time it is shown: the first time starts ``work``; once
+        it is done, the flow goes on to ``next_step_id``, which takes its result with
+        :meth:`work_result`. Closing the flow cancels the work.
+        """
+        tasks = self._progress_tasks = self._progress_tasks or {}
+        if (task := tasks.get(step_id)) is None:
+            task = tasks[step_id] = self.hass.async_create_task(
+                work(), f"{DOMAIN} {step_id}", eager_start=False
+            )
+        if not task.done():
+            return self.async_show_progress(
+                step_id=step_id,
+                progress_action=progress_action,
+                progress_task=task,
+                description_placeholders=dict(placeholders or {}),
+            )
+        return self.async_show_progress_done(next_step_id=next_step_id)
+
+    def work_result(self, step_id: str) -> Any:
+        """What the work behind ``step_id`` returned (or raised); it may run again."""
+        return (self._progress_tasks or {}).pop(step_id).result()
+
+    def async_remove(self) -> None:
+        """The flow is closed: work still running behind a progress indicator stops."""
+        for task in (self._progress_tasks or {}).values():
+            task.cancel()
+        super().async_remove()
 
     async def checked[T](self, check: Awaitable[T]) -> T:
         """The result of a check against the meter, or a :class:`FormError`.

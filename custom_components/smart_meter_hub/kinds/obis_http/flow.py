@@ -12,7 +12,6 @@ confirmed are added that way.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Mapping
 from typing import Any, Final
@@ -105,7 +104,6 @@ class ObisHttpFlow(MeterFlow):
 
     _bulk: dict[str, Any] | None = None
     _bulk_targets: list[Target] | None = None
-    _bulk_task: asyncio.Task[list[Found | Failed]] | None = None
     _bulk_found: dict[str, Target] | None = None
     _bulk_report: dict[str, str] | None = None
 
@@ -232,29 +230,22 @@ class ObisHttpFlow(MeterFlow):
     ) -> ConfigFlowResult:
         """Read every address, a progress indicator showing, then confirm."""
         targets = self._bulk_targets or []
-        if self._bulk_task is None:
-            path = (self._bulk or {}).get(CONF_PATH)
-            self._bulk_task = self.hass.async_create_task(
-                probe_all(self.hass, targets, path, self._progress),
-                f"{DOMAIN} reading {len(targets)} OBIS meters",
-                eager_start=False,
-            )
-        if not self._bulk_task.done():
-            return self.async_show_progress(
-                step_id="obis_http_bulk_read",
-                progress_action="reading_addresses",
-                progress_task=self._bulk_task,
-                description_placeholders={
-                    "count": str(len(targets)),
-                    "concurrency": str(CONCURRENCY),
-                    "timeout": f"{PROBE_TIMEOUT:g}",
-                },
-            )
-        return self.async_show_progress_done(next_step_id="obis_http_bulk_confirm")
+        path = (self._bulk or {}).get(CONF_PATH)
+        return self.async_show_work(
+            "obis_http_bulk_read",
+            lambda: probe_all(self.hass, targets, path, self._progress),
+            progress_action="reading_addresses",
+            next_step_id="obis_http_bulk_confirm",
+            placeholders={
+                "count": str(len(targets)),
+                "concurrency": str(CONCURRENCY),
+                "timeout": f"{PROBE_TIMEOUT:g}",
+            },
+        )
 
     def _report(self) -> dict[str, str]:
         """The confirmation's lists: meters skipped, and the failures by reason."""
-        results = self._bulk_task.result() if self._bulk_task else []
+        results: list[Found | Failed] = self.work_result("obis_http_bulk_read")
         owned = self.owned_meter_ids()
         self._bulk_found = {}
         skipped: list[str] = []
@@ -361,9 +352,3 @@ class ObisHttpFlow(MeterFlow):
             unique_id=meter["serial"],
             updates={key: data[key] for key in (CONF_HOST, CONF_PORT)},
         )
-
-    def async_remove(self) -> None:
-        """The flow is closed: a bulk read still running stops."""
-        if self._bulk_task is not None and not self._bulk_task.done():
-            self._bulk_task.cancel()
-        super().async_remove()
