@@ -13,6 +13,12 @@ reads 0, or NaN, once), ``absurd`` (the L1 voltage reads 1e30 V), ``garbage`` (e
 register 0x1234), ``short`` (one register fewer than asked); ``word_order = "swapped"``
 on a unit swaps the words of every float. A gateway with ``single_client = True`` drops
 every connection but the first.
+
+What a gateway does for a unit id no meter has (``absent``): ``"silent"`` (nothing, as a
+transparent converter), ``"gateway_exception"`` (exception 11, "target device failed to
+respond", as many Modbus TCP gateways), ``"exception"`` (exception 02: a device that
+answers for every unit id, not an Eastron meter) or ``"mirror"`` (the first meter
+answers: a gateway that ignores the unit id).
 """
 
 from __future__ import annotations
@@ -170,12 +176,14 @@ class Sdm630Gateway:
         framing: str = "tcp",
         host: str = "127.0.0.1",
         single_client: bool = False,
+        absent: str = "silent",
     ) -> None:
         """Keep the meters; nothing listens until :meth:`start`."""
         self.units = units
         self.framing = framing
         self.host = host
         self.single_client = single_client
+        self.absent = absent
         self.port = 0
         self.connections = 0
         self.transactions = 0
@@ -187,6 +195,11 @@ class Sdm630Gateway:
         """Listen on loopback."""
         self._server = await asyncio.start_server(self._serve, self.host, port)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def open_connections(self) -> int:
+        """Clients connected right now."""
+        return len(self._active)
 
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
@@ -244,6 +257,11 @@ class Sdm630Gateway:
 
     async def _answer(self, unit_id: int, pdu: bytes) -> bytes | None:
         meter = self.units.get(unit_id)
+        if meter is None and self.absent == "mirror":
+            meter = next(iter(self.units.values()))
+        elif meter is None and self.absent != "silent":
+            code = 11 if self.absent == "gateway_exception" else 2
+            return bytes([pdu[0] | 0x80, code])
         if meter is None or meter.fault == "silent":
             return None  # a gateway answers nothing for an absent unit
         meter.requests += 1

@@ -8,13 +8,19 @@ subclasses. This module is the only import surface the Home Assistant side uses.
 
 from . import obis
 from .eastron import (
+    FRAMING_CHECKS as EASTRON_FRAMING_CHECKS,
     MODEL_CODES as EASTRON_MODEL_CODES,
     MODELS as EASTRON_MODELS,
+    SCAN_TIMEOUT as EASTRON_SCAN_TIMEOUT,
+    SCAN_UNITS as EASTRON_SCAN_UNITS,
+    BusScan,
     EastronMeter,
     EastronModel,
+    FoundMeter,
     WordOrder,
     identify as identify_eastron,
     model_named as eastron_model_named,
+    scan_bus as scan_eastron_bus,
 )
 from .guard import EnergyGuard, Rejection, Verdict
 from .ieee2030_5 import (
@@ -67,8 +73,11 @@ from .sep2_identity import (
 )
 
 __all__ = [
+    "EASTRON_FRAMING_CHECKS",
     "EASTRON_MODELS",
     "EASTRON_MODEL_CODES",
+    "EASTRON_SCAN_TIMEOUT",
+    "EASTRON_SCAN_UNITS",
     "IEEE2030_5_PORT",
     "INTERVAL_DELIVERED",
     "INTERVAL_RECEIVED",
@@ -76,9 +85,11 @@ __all__ = [
     "ON_DEMAND_TIMEOUT",
     "READ_HOLDING",
     "READ_INPUT",
+    "BusScan",
     "EastronMeter",
     "EastronModel",
     "EnergyGuard",
+    "FoundMeter",
     "Framing",
     "Identity",
     "IdentityError",
@@ -116,4 +127,5 @@ __all__ = [
     "identify_eastron",
     "load_identity",
     "obis",
+    "scan_eastron_bus",
 ]

@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 import math
 import struct
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from .modbus import (
@@ -33,7 +33,13 @@ from .modbus import (
     ModbusTransport,
     check_count,
 )
-from .models import MeterData, MeterResponseError, Reading, split_net_power
+from .models import (
+    MeterData,
+    MeterResponseError,
+    NoAnswerError,
+    Reading,
+    split_net_power,
+)
 from .obis import POWER_NET, ObisCode, obis
 from .units import plausible
 
@@ -205,6 +211,126 @@ async def identify(transport: ModbusTransport, unit: int) -> tuple[str, int | No
         return serial, None
     (code,) = check_count(unit, 1, registers)
     return serial, code
+
+
+# Finding the meters on a bus: every unit id a meter can have, each asked once, briefly.
+SCAN_UNITS: Final = range(1, 248)
+# Seconds a unit id has to answer during a scan: an Eastron meter answers within some
+# 100 ms at 9600 baud; a silent id must not cost a poll's timeout (247 of them).
+SCAN_TIMEOUT: Final = 0.3
+# Exceptions a gateway itself sends for a unit id nothing answers at (10: no path to
+# the target, 11: the target did not respond): no device there.
+GATEWAY_EXCEPTIONS: Final = frozenset({10, 11})
+# Unit ids in a row that answer, none of them as an Eastron meter: the gateway (or a
+# misconfigured device) answers for every unit id, and the scan stops.
+STRANGERS_IN_A_ROW: Final = 16
+# Silent unit ids asked in the other framing too, until anything answers.
+FRAMING_CHECKS: Final = 3
+
+ScanOutcome = Literal["done", "every_unit", "other_framing"]
+
+
+@dataclass(frozen=True, slots=True)
+class FoundMeter:
+    """An Eastron meter found on the bus: where, its serial number, its model code."""
+
+    unit: int
+    serial: str
+    code: int | None
+
+
+@dataclass(slots=True)
+class BusScan:
+    """What a scan of the bus found, and how it ended.
+
+    ``outcome``: ``"done"`` (every unit id asked), ``"every_unit"`` (stopped: the
+    gateway answers for unit ids no meter can share, see :func:`scan_bus`) or
+    ``"other_framing"`` (stopped: nothing answers, but a unit id does in the other
+    framing). ``strangers``: unit ids that answered, but not as an Eastron meter;
+    ``last``: the last unit id asked.
+    """
+
+    meters: list[FoundMeter] = field(default_factory=list)
+    strangers: list[int] = field(default_factory=list)
+    outcome: ScanOutcome = "done"
+    last: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        """Anything answered at all."""
+        return bool(self.meters or self.strangers)
+
+
+_SILENT: Final = "silent"
+_STRANGER: Final = "stranger"
+
+
+async def _ask(transport: ModbusTransport, unit: int) -> FoundMeter | str:
+    """One unit id: the meter there, or whether it is silent or something else."""
+    try:
+        serial, code = await identify(transport, unit)
+    except NoAnswerError:
+        return _SILENT
+    except ModbusExceptionError as err:
+        return _SILENT if err.code in GATEWAY_EXCEPTIONS else _STRANGER
+    except MeterResponseError:
+        return _STRANGER
+    return FoundMeter(unit, serial, code)
+
+
+async def scan_bus(
+    transport: ModbusTransport,
+    units: Iterable[int],
+    progress: Callable[[int], None],
+    *,
+    other_framing: ModbusTransport | None = None,
+) -> BusScan:
+    """Ask every unit id for its serial number and model, one after the other.
+
+    The transport's timeout should be short (:data:`SCAN_TIMEOUT`) and its spacing
+    the one configured. ``progress`` is told how many unit ids were asked, after each.
+    A lost connection (refused, not merely unanswered) raises
+    :class:`MeterConnectionError`: the scan stops there.
+
+    The scan stops early when the gateway answers for every unit id: the same serial
+    number at a second unit id (it ignores the id), or :data:`STRANGERS_IN_A_ROW` unit
+    ids in a row answering as no Eastron meter. While nothing has answered, the first
+    :data:`FRAMING_CHECKS` silent unit ids are asked over ``other_framing`` too; one
+    answering there stops the scan.
+    """
+    scan = BusScan()
+    seen: set[str] = set()
+    in_a_row = checks = 0
+    for done, unit in enumerate(units, 1):
+        scan.last = unit
+        found = await _ask(transport, unit)
+        if (
+            found == _SILENT
+            and other_framing is not None
+            and not scan.answered
+            and checks < FRAMING_CHECKS
+        ):
+            checks += 1
+            if await _ask(other_framing, unit) != _SILENT:
+                scan.outcome = "other_framing"
+                return scan
+        if isinstance(found, FoundMeter):
+            if found.serial in seen:
+                scan.outcome = "every_unit"
+                return scan
+            seen.add(found.serial)
+            scan.meters.append(found)
+            in_a_row = 0
+        elif found == _STRANGER:
+            scan.strangers.append(unit)
+            in_a_row += 1
+            if in_a_row >= STRANGERS_IN_A_ROW:
+                scan.outcome = "every_unit"
+                return scan
+        else:
+            in_a_row = 0
+        progress(done)
+    return scan
 
 
 class EastronMeter:

@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.helpers.selector import SelectSelector, SelectSelectorConfig
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+)
 
 from ...compat import vol
 from ...flow import PORT_SELECTOR
-from ...meters import EASTRON_MODELS, Framing
+from ...meters import EASTRON_MODELS, EASTRON_SCAN_UNITS, Framing
 
 KEY: Final = "sdm630"
 CONF_FRAMING: Final = "framing"
@@ -19,6 +25,9 @@ CONF_METERS: Final = "meters"
 CONF_WORD_ORDER: Final = "word_order"
 CONF_SPACING: Final = "request_spacing"
 CONF_MODEL: Final = "model"
+CONF_FIND: Final = "find_meters"
+CONF_FIRST_UNIT: Final = "first_unit"
+CONF_LAST_UNIT: Final = "last_unit"
 MODBUS_PORT: Final = 502
 FRAMING_LABELS: Final[dict[Framing, str]] = {
     "tcp": "Modbus TCP",
@@ -33,6 +42,22 @@ SCHEMA = vol.Schema(
             SelectSelectorConfig(options=["tcp", "rtu"], translation_key=CONF_FRAMING)
         ),
         vol.Required(CONF_UNIT_IDS, default="1"): str,
+        vol.Optional(CONF_FIND, default=False): bool,
+    }
+)
+UNIT_SELECTOR = NumberSelector(
+    NumberSelectorConfig(
+        min=EASTRON_SCAN_UNITS[0],
+        max=EASTRON_SCAN_UNITS[-1],
+        step=1,
+        mode=NumberSelectorMode.BOX,
+    )
+)
+# Which unit ids a scan of the bus asks: every one a meter can have, unless narrowed.
+SCAN_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_FIRST_UNIT, default=EASTRON_SCAN_UNITS[0]): UNIT_SELECTOR,
+        vol.Required(CONF_LAST_UNIT, default=EASTRON_SCAN_UNITS[-1]): UNIT_SELECTOR,
     }
 )
 

@@ -54,9 +54,16 @@ def entry_transport(
 
 @asynccontextmanager
 async def flow_transport(
-    hass: HomeAssistant, host: str, port: int, framing: Framing, units: list[int]
+    hass: HomeAssistant,
+    host: str,
+    port: int,
+    framing: Framing,
+    units: list[int],
+    timeout: float = PROBE_TIMEOUT,
 ) -> AsyncIterator[ModbusTransport]:
     """A connection for the config flow's probe of ``units``, let go of afterwards.
+
+    ``timeout``: how long each request may take (short for a scan of the bus).
 
     A silent unit or a wrong framing is expected here and the form says so: the Modbus
     libraries' errors about it are debug lines meanwhile, not entries in the system log.
@@ -66,11 +73,11 @@ async def flow_transport(
             from .modbus_core import core_flow_transport  # noqa: PLC0415 - 2026.9+
 
             async with core_flow_transport(
-                core, hass, host, port, framing, units, PROBE_TIMEOUT
+                core, hass, host, port, framing, units, timeout
             ) as link:
                 yield link
             return
-        connection = ModbusConnection(host, port, framing, timeout=PROBE_TIMEOUT)
+        connection = ModbusConnection(host, port, framing, timeout=timeout)
         try:
             yield connection
         finally:
