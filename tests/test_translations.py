@@ -63,7 +63,8 @@ def test_same_placeholders_as_english(language: str) -> None:
         key: (PLACEHOLDER.findall(text), PLACEHOLDER.findall(strings[key]))
         for key, text in ENGLISH.items()
         if key in strings
-        and sorted(PLACEHOLDER.findall(text)) != sorted(PLACEHOLDER.findall(strings[key]))
+        and sorted(PLACEHOLDER.findall(text))
+        != sorted(PLACEHOLDER.findall(strings[key]))
     }
     assert wrong == {}
 
