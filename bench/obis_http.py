@@ -24,6 +24,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ async def simulated_meters(count: int) -> AsyncIterator[list[int]]:
         await asyncio.to_thread(
             process.stdout.readline
         )  # "Simulated meters are running"
+        # Then a line per meter: read on, or at 1000 meters (80 KB) the full pipe
+        # stops the simulator and no meter answers.
+        threading.Thread(target=process.stdout.read, daemon=True).start()
         yield [BASE_PORT + n for n in range(count)]
     finally:
         process.terminate()

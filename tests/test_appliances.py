@@ -45,11 +45,12 @@ from custom_components.smart_meter_hub.appliances import (
     REFEED_S,
     EntryAppliances,
     appliance_on,
-    appliances_store_name,
 )
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.kinds import KINDS
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
+
+from .helpers import async_saved
 
 TOTAL = "sensor.grid_power"
 P = "sensor.virtual_meter_grid_power"
@@ -336,7 +337,7 @@ async def test_what_is_not_there_is_nothing(
     )
     assert unit.watched == ()  # not a list of entities
     await unit.async_save()  # nothing was loaded: nothing is overwritten
-    assert f"{DOMAIN}.{appliances_store_name('entry')}" not in hass_storage
+    assert f"{DOMAIN}.appliances" not in hass_storage
     assert unit.add("meter", {}) == {}  # no whole-home power: nothing to learn from
     assert unit.views("meter") == {}
     unit.apply_options({CONF_APPLIANCES: []})  # the same entities: nothing changes
@@ -347,9 +348,10 @@ async def test_saved_data_is_taken_for_the_entities_still_chosen(
     hass: HomeAssistant, clock: FrozenDateTimeFactory, hass_storage: dict[str, Any]
 ) -> None:
     observations = [2001.0, 1999.0, 2000.5, 2000.0]
-    hass_storage[f"{DOMAIN}.{appliances_store_name('01JSMHAPPLIANCES0000000001')}"] = {
+    # Saved in the entry's own file, as before the shared files: taken over.
+    hass_storage[f"{DOMAIN}.01JSMHAPPLIANCES0000000001.appliances"] = {
         "version": 1,
-        "key": f"{DOMAIN}.{appliances_store_name('01JSMHAPPLIANCES0000000001')}",
+        "key": f"{DOMAIN}.01JSMHAPPLIANCES0000000001.appliances",
         "data": {
             "devices": {
                 DEVICE: {
@@ -380,9 +382,9 @@ async def test_saved_data_is_taken_for_the_entities_still_chosen(
     assert _number(hass, f"{P}_kettle_estimated_energy") == 1.5
     assert _number(hass, f"{P}_lamp_estimated_energy") == 0.0
     assert _number(hass, f"{P}_empty_socket_estimated_energy") == 0.0
-    await entry.runtime_data.appliances.async_save()
-    key = f"{DOMAIN}.{appliances_store_name(entry.entry_id)}"
-    saved = hass_storage[key]["data"]["devices"]
+    assert f"{DOMAIN}.{entry.entry_id}.appliances" not in hass_storage
+    await async_saved(hass)
+    saved = hass_storage[f"{DOMAIN}.appliances"]["data"][entry.entry_id]["devices"]
     assert list(saved[DEVICE]["learner"]["entities"]) == [KETTLE]
     assert "another meter" in saved  # a meter not seen yet keeps what it had
 
@@ -576,11 +578,12 @@ async def test_store_goes_with_the_entry(
     entry, home = await _setup(hass, clock)
     await home.cycles([KETTLE], 2)
     assert await hass.config_entries.async_unload(entry.entry_id)
-    key = f"{DOMAIN}.{appliances_store_name(entry.entry_id)}"
-    assert KETTLE in hass_storage[key]["data"]["devices"][DEVICE]["learner"]["entities"]
+    await async_saved(hass)
+    saved = hass_storage[f"{DOMAIN}.appliances"]["data"][entry.entry_id]
+    assert KETTLE in saved["devices"][DEVICE]["learner"]["entities"]
     assert await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
-    assert key not in hass_storage
+    assert f"{DOMAIN}.appliances" not in hass_storage  # the only entry: no file left
 
 
 # Bad input.

@@ -80,10 +80,9 @@ async def test_counters_are_saved_when_home_assistant_stops(
     init_integration: MockConfigEntry,
     hass_storage: dict,
 ) -> None:
-    key = f"{DOMAIN}.{init_integration.entry_id}.energy"
     await async_poll(hass, freezer, MINUTE)
     hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
     await hass.async_block_till_done()
-    saved = hass_storage[key]["data"]
+    saved = hass_storage[f"{DOMAIN}.energy"]["data"][init_integration.entry_id]
     energy = float(state_of(hass, f"{P}_energy_import"))
     assert saved[f"{SERIAL}:1-0:1.8.0.255"]["value"] == pytest.approx(energy)

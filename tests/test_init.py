@@ -26,6 +26,7 @@ from .helpers import (
     START,
     async_add_gateway,
     async_poll,
+    async_saved,
     setup_integration,
     start_reconfigure,
     state_of,
@@ -168,13 +169,15 @@ async def test_new_quantity_gets_its_entity_without_reload(
 async def test_remove_forgets_the_saved_counters(
     hass: HomeAssistant, init_integration: MockConfigEntry, hass_storage: dict
 ) -> None:
-    key = f"{DOMAIN}.{init_integration.entry_id}.energy"
-    store: Store[dict] = Store(hass, 1, key)
-    await store.async_save({"x": {"value": 1.0, "timestamp": 0.0}})
-    assert key in hass_storage
+    await async_saved(hass)
+    assert init_integration.entry_id in hass_storage[f"{DOMAIN}.energy"]["data"]
+    # A file of the entry's own, left by an earlier version, goes too.
+    legacy = f"{DOMAIN}.{init_integration.entry_id}.energy"
+    await Store[dict](hass, 1, legacy).async_save({"x": {"value": 1.0}})
     await hass.config_entries.async_remove(init_integration.entry_id)
     await hass.async_block_till_done()
-    assert key not in hass_storage
+    assert f"{DOMAIN}.energy" not in hass_storage  # it was the only entry
+    assert legacy not in hass_storage
 
 
 async def test_remove_forgets_the_repair_issues(

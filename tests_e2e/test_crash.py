@@ -95,10 +95,11 @@ async def _until(check: Callable[[], Any], seconds: float) -> Any:
 
 
 def _stored(config: Path, entry_id: str, what: str) -> dict[str, Any]:
-    path = config / ".storage" / f"smart_meter_hub.{entry_id}.{what}"
+    """The entry's part of the file every entry saves ``what`` in."""
+    path = config / ".storage" / f"smart_meter_hub.{what}"
     if not path.is_file():
         return {}
-    data: dict[str, Any] = json.loads(path.read_text())["data"]
+    data: dict[str, Any] = json.loads(path.read_text())["data"].get(entry_id, {})
     return data
 
 

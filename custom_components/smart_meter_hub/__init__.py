@@ -12,11 +12,11 @@ from homeassistant.helpers import (
 )
 from homeassistant.helpers.typing import ConfigType
 
-from .analytics import analytics_store_name
-from .appliances import appliances_store_name
+from .analytics import STORE as ANALYTICS_STORE
+from .appliances import STORE as APPLIANCES_STORE
 from .const import CONF_METER_TYPE, DOMAIN, LOGGER
 from .coordinator import SmartMeterConfigEntry, SmartMeterCoordinator, issue_ids
-from .counters import counters_store_name
+from .counters import STORE as COUNTERS_STORE
 from .kinds import KINDS, LEGACY_KIND, kind_of
 from .options import interval
 from .services import async_setup_services
@@ -113,12 +113,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) 
 
 async def async_remove_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -> None:
     """Forget what the entry saved: counters, analytics, appliances, repair issues."""
-    for name in (
-        counters_store_name(entry.entry_id),
-        analytics_store_name(entry.entry_id),
-        appliances_store_name(entry.entry_id),
-    ):
-        await async_remove_stored(hass, name)
+    for what in (COUNTERS_STORE, ANALYTICS_STORE, APPLIANCES_STORE):
+        await async_remove_stored(hass, what, entry.entry_id)
     if (kind := KINDS.get(entry.data.get(CONF_METER_TYPE, ""))) is not None:
         for issue_id in issue_ids(kind, entry.entry_id):
             ir.async_delete_issue(hass, DOMAIN, issue_id)

@@ -22,7 +22,7 @@ from .analysis.baseline import (
     NightResult,
 )
 from .meters import ObisCode, obis
-from .storage import CadencedStore
+from .storage import SAVE_EVERY, CadencedStore
 
 CONF_WINDOW_START: Final = "night_window_start"
 CONF_WINDOW_END: Final = "night_window_end"
@@ -40,12 +40,9 @@ ANALYTICS_DEFAULTS: Final[dict[str, Any]] = {
     CONF_HIGH_HYSTERESIS: DEFAULT_HIGH_HYSTERESIS_W,
 }
 STORE_VERSION: Final = 1
-SAVE_EVERY: Final = 60.0
 
 
-def analytics_store_name(entry_id: str) -> str:
-    """The file the analytics of an entry are saved in (under .storage)."""
-    return f"{entry_id}.analytics"
+STORE: Final = "analytics"  # the shared file under .storage (see storage.py)
 
 
 def whole_home_power(values: Mapping[ObisCode, float | str | None]) -> float | None:
@@ -140,7 +137,7 @@ class EntryAnalytics:
         self.meters: dict[str, MeterAnalytics] = {}
         self._saved: dict[str, Any] = {}
         self.store = CadencedStore(
-            hass, analytics_store_name(entry_id), STORE_VERSION, SAVE_EVERY, self._dump
+            hass, STORE, entry_id, STORE_VERSION, SAVE_EVERY, self._dump
         )
 
     async def async_load(self) -> None:

@@ -76,7 +76,7 @@ from .analysis.appliances import (
 from .analytics import has_whole_home_power, whole_home_power
 from .const import LOGGER
 from .meters import ObisCode
-from .storage import CadencedStore
+from .storage import SAVE_EVERY, CadencedStore
 
 CONF_APPLIANCES: Final = "appliances"
 # The domains whose entities switch something that draws power.
@@ -102,14 +102,11 @@ REFEED_MAX_S: Final = 10.0
 REFEED_SLACK_S: Final = 1.0
 _PACE_GAPS: Final = 15
 STORE_VERSION: Final = 1
-SAVE_EVERY: Final = 60.0
 # A stamp long before any reading: the learner takes the state and measures nothing.
 _UNTIMED: Final = -1e12
 
 
-def appliances_store_name(entry_id: str) -> str:
-    """The file an entry's learned appliances are saved in (under .storage)."""
-    return f"{entry_id}.appliances"
+STORE: Final = "appliances"  # the shared file under .storage (see storage.py)
 
 
 def watched_entities(options: Mapping[str, Any]) -> tuple[str, ...]:
@@ -328,7 +325,7 @@ class EntryAppliances:
         self._unsub_states: CALLBACK_TYPE | None = None
         self._unsub_refeed: CALLBACK_TYPE | None = None
         self.store = CadencedStore(
-            hass, appliances_store_name(entry_id), STORE_VERSION, SAVE_EVERY, self._dump
+            hass, STORE, entry_id, STORE_VERSION, SAVE_EVERY, self._dump
         )
 
     # -- lifecycle ------------------------------------------------------------------

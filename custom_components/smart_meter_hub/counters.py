@@ -14,10 +14,9 @@ from homeassistant.core import HomeAssistant
 
 from .const import LOGGER
 from .meters import EnergyGuard, MeterData, ObisCode
-from .storage import CadencedStore
+from .storage import SAVE_EVERY, CadencedStore
 
 STORE_VERSION: Final = 1
-SAVE_EVERY: Final = 60.0
 
 type Values = dict[ObisCode, float | str | None]
 
@@ -31,9 +30,7 @@ def _kwh(value: float) -> str:
     )
 
 
-def counters_store_name(entry_id: str) -> str:
-    """The file the counters of an entry are saved in (under .storage)."""
-    return f"{entry_id}.energy"
+STORE: Final = "energy"  # the shared file under .storage (see storage.py)
 
 
 class EntryCounters:
@@ -45,7 +42,8 @@ class EntryCounters:
         self.title = title
         self.store = CadencedStore(
             hass,
-            counters_store_name(entry_id),
+            STORE,
+            entry_id,
             STORE_VERSION,
             SAVE_EVERY,
             self.guard.dump,

@@ -1,59 +1,144 @@
-"""Saving what must survive a restart, on a cadence a busy meter cannot postpone."""
+"""Saving what must survive a restart, on a cadence a busy meter cannot postpone.
+
+Each kind of state (the counters' guard, the analytics, the learned appliances) is one
+file under ``.storage`` for every entry, keyed by entry id: a thousand meters polled
+every minute make one write a minute per kind, not a thousand. Until this version each
+entry had files of its own (``smart_meter_hub.<entry id>.<kind>``); an entry's file is
+taken into the shared one when the entry first loads, then removed.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
+from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
 
+type Dump = Callable[[], dict[str, Any]]
+SAVE_EVERY: Final = 60.0  # seconds: what a crash may lose
+_FILES: HassKey[dict[str, _SharedFile]] = HassKey(f"{DOMAIN}_stores")
 
-class CadencedStore:
-    """One entry's saved state: written at most ``every`` seconds after a change.
+
+def _legacy(hass: HomeAssistant, what: str, entry_id: str) -> Store[dict[str, Any]]:
+    """The file an entry had of its own before the shared files."""
+    return Store(hass, 1, f"{DOMAIN}.{entry_id}.{what}")
+
+
+class _SharedFile:
+    """One kind of state of every entry, in one file, written ``every`` after a change.
 
     Home Assistant's delayed save starts its delay again on every call, so a meter
     polled more often than the delay would only ever be saved at a clean shutdown. Here
     the first change schedules the save and later changes join it: a crash loses at
-    most ``every`` seconds.
+    most ``every`` seconds. A pending save is written when Home Assistant stops.
     """
+
+    def __init__(
+        self, hass: HomeAssistant, what: str, version: int, every: float
+    ) -> None:
+        self.store: Store[dict[str, Any]] = Store(hass, version, f"{DOMAIN}.{what}")
+        self.every = every
+        self.parts: dict[str, Dump] = {}  # the loaded entries: what they save now
+        self.saved: dict[str, Any] | None = None  # every entry's last saved part
+        self._pending = False
+        self._loading = asyncio.Lock()
+
+    async def async_load(self) -> dict[str, Any]:
+        async with self._loading:
+            if self.saved is None:
+                self.saved = dict(await self.store.async_load() or {})
+        return self.saved
+
+    def changed(self) -> None:
+        if not self._pending:
+            self._pending = True
+            self.store.async_delay_save(self._data, self.every)
+
+    def _data(self) -> dict[str, Any]:
+        self._pending = False
+        saved = self.saved if self.saved is not None else {}
+        for entry_id, dump in self.parts.items():
+            saved[entry_id] = dump()
+        return dict(saved)
+
+    async def async_save_now(self) -> None:
+        await self.store.async_save(self._data())
+
+    async def async_remove(self) -> None:
+        """No entry left: no file (a pending save is dropped with it)."""
+        await self.store.async_remove()
+        self._pending = False
+
+
+def _shared(hass: HomeAssistant, what: str, version: int, every: float) -> _SharedFile:
+    files = hass.data.setdefault(_FILES, {})
+    if (found := files.get(what)) is None:
+        found = files[what] = _SharedFile(hass, what, version, every)
+    return found
+
+
+class CadencedStore:
+    """One entry's part of a shared file (``what``: its kind of state)."""
 
     def __init__(
         self,
         hass: HomeAssistant,
-        name: str,
+        what: str,
+        entry_id: str,
         version: int,
         every: float,
-        dump: Callable[[], dict[str, Any]],
+        dump: Dump,
     ) -> None:
-        """``name`` is the file under .storage (prefixed with the domain)."""
-        self._store: Store[dict[str, Any]] = Store(hass, version, f"{DOMAIN}.{name}")
-        self._every = every
+        """``dump`` gives what the entry saves, when the file is written."""
+        self._hass = hass
+        self._file = _shared(hass, what, version, every)
+        self._what = what
+        self._entry_id = entry_id
         self._dump = dump
-        self._pending = False
 
     async def async_load(self) -> dict[str, Any]:
-        """What was saved, or an empty dict."""
-        return await self._store.async_load() or {}
+        """What the entry saved, or an empty dict; from now on its part is saved."""
+        saved = await self._file.async_load()
+        if self._entry_id not in saved:
+            legacy = _legacy(self._hass, self._what, self._entry_id)
+            if (mine := await legacy.async_load()) is not None:
+                saved[self._entry_id] = mine
+                await self._file.async_save_now()  # in the shared file, then gone
+                await legacy.async_remove()
+        self._file.parts[self._entry_id] = self._dump
+        part: dict[str, Any] = saved.get(self._entry_id) or {}
+        return part
 
     def changed(self) -> None:
         """Schedule a save, unless one is already scheduled."""
-        if not self._pending:
-            self._pending = True
-            self._store.async_delay_save(self._data, self._every)
-
-    def _data(self) -> dict[str, Any]:
-        self._pending = False
-        return self._dump()
+        self._file.changed()
 
     async def async_save(self) -> None:
-        """Save now (the entry unloads)."""
-        self._pending = False
-        await self._store.async_save(self._dump())
+        """The entry unloads: keep its last state; the file follows at its cadence.
+
+        Kept in memory too, so a reload takes it from there; Home Assistant stopping
+        writes a pending save.
+        """
+        if self._file.parts.get(self._entry_id) is self._dump:
+            del self._file.parts[self._entry_id]
+            if self._file.saved is not None:
+                self._file.saved[self._entry_id] = self._dump()
+            self._file.changed()
 
 
-async def async_remove_stored(hass: HomeAssistant, name: str) -> None:
-    """Forget what a removed entry saved under ``name`` (its file under .storage)."""
-    await Store[dict[str, Any]](hass, 1, f"{DOMAIN}.{name}").async_remove()
+async def async_remove_stored(hass: HomeAssistant, what: str, entry_id: str) -> None:
+    """Forget what a removed entry saved of ``what``; the file goes with the last one."""
+    shared = _shared(hass, what, 1, SAVE_EVERY)
+    saved = await shared.async_load()
+    shared.parts.pop(entry_id, None)
+    saved.pop(entry_id, None)
+    if saved:
+        shared.changed()
+    else:
+        await shared.async_remove()
+    await _legacy(hass, what, entry_id).async_remove()
