@@ -13,7 +13,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Final
 
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
@@ -35,17 +37,21 @@ class _SharedFile:
     Home Assistant's delayed save starts its delay again on every call, so a meter
     polled more often than the delay would only ever be saved at a clean shutdown. Here
     the first change schedules the save and later changes join it: a crash loses at
-    most ``every`` seconds. A pending save is written when Home Assistant stops.
+    most ``every`` seconds. What is written is taken in the event loop (Home Assistant
+    2025.4 would call a delayed save's function in a worker thread, while the meters'
+    state changes); a pending save is written when Home Assistant stops.
     """
 
     def __init__(
         self, hass: HomeAssistant, what: str, version: int, every: float
     ) -> None:
+        self.hass = hass
         self.store: Store[dict[str, Any]] = Store(hass, version, f"{DOMAIN}.{what}")
         self.every = every
         self.parts: dict[str, Dump] = {}  # the loaded entries: what they save now
         self.saved: dict[str, Any] | None = None  # every entry's last saved part
-        self._pending = False
+        self._timer: CALLBACK_TYPE | None = None  # the save at the cadence
+        self._final: CALLBACK_TYPE | None = None  # the save when Home Assistant stops
         self._loading = asyncio.Lock()
 
     async def async_load(self) -> dict[str, Any]:
@@ -55,24 +61,43 @@ class _SharedFile:
         return self.saved
 
     def changed(self) -> None:
-        if not self._pending:
-            self._pending = True
-            self.store.async_delay_save(self._data, self.every)
+        if self._timer is None:
+            self._timer = async_call_later(self.hass, self.every, self._async_due)
+        if self._final is None:
+            self._final = self.hass.bus.async_listen_once(
+                EVENT_HOMEASSISTANT_FINAL_WRITE, self._async_final
+            )
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer()
+            self._timer = None
+        if self._final is not None:
+            self._final()
+            self._final = None
+
+    async def _async_due(self, _now: object) -> None:
+        self._timer = None  # fired
+        await self.async_save_now()
+
+    async def _async_final(self, _event: object) -> None:
+        self._final = None  # fired (a listener that has fired cannot be removed)
+        await self.async_save_now()
 
     def _data(self) -> dict[str, Any]:
-        self._pending = False
         saved = self.saved if self.saved is not None else {}
         for entry_id, dump in self.parts.items():
             saved[entry_id] = dump()
         return dict(saved)
 
     async def async_save_now(self) -> None:
+        self._cancel()
         await self.store.async_save(self._data())
 
     async def async_remove(self) -> None:
         """No entry left: no file (a pending save is dropped with it)."""
+        self._cancel()
         await self.store.async_remove()
-        self._pending = False
 
 
 def _shared(hass: HomeAssistant, what: str, version: int, every: float) -> _SharedFile:
