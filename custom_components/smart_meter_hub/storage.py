@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant
-from homeassistant.helpers.event import async_call_later
+from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, callback
 from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
@@ -23,6 +22,9 @@ from .const import DOMAIN
 
 type Dump = Callable[[], dict[str, Any]]
 SAVE_EVERY: Final = 60.0  # seconds: what a crash may lose
+_STOPPING: Final = frozenset(
+    {CoreState.stopping, CoreState.final_write, CoreState.stopped}
+)
 _FILES: HassKey[dict[str, _SharedFile]] = HassKey(f"{DOMAIN}_stores")
 
 
@@ -50,8 +52,9 @@ class _SharedFile:
         self.every = every
         self.parts: dict[str, Dump] = {}  # the loaded entries: what they save now
         self.saved: dict[str, Any] | None = None  # every entry's last saved part
-        self._timer: CALLBACK_TYPE | None = None  # the save at the cadence
+        self._timer: asyncio.TimerHandle | None = None  # the save at the cadence
         self._final: CALLBACK_TYPE | None = None  # the save when Home Assistant stops
+        self._final_written = False
         self._loading = asyncio.Lock()
 
     async def async_load(self) -> dict[str, Any]:
@@ -61,28 +64,39 @@ class _SharedFile:
         return self.saved
 
     def changed(self) -> None:
-        if self._timer is None:
-            self._timer = async_call_later(self.hass, self.every, self._async_due)
         if self._final is None:
             self._final = self.hass.bus.async_listen_once(
                 EVENT_HOMEASSISTANT_FINAL_WRITE, self._async_final
             )
+        # Home Assistant stopping: the final write saves it (as its own stores do).
+        # Once it has written, nothing is timed any more: an entry's setup cancelled by
+        # the stop would leave a timer behind.
+        if (
+            self._timer is None
+            and not self._final_written
+            and self.hass.state not in _STOPPING
+        ):
+            self._timer = self.hass.loop.call_later(self.every, self._due)
 
     def _cancel(self) -> None:
         if self._timer is not None:
-            self._timer()
+            self._timer.cancel()
             self._timer = None
         if self._final is not None:
             self._final()
             self._final = None
 
-    async def _async_due(self, _now: object) -> None:
+    @callback
+    def _due(self) -> None:
         self._timer = None  # fired
-        await self.async_save_now()
+        self.hass.async_create_task(self.async_save_now(), f"{DOMAIN} saving")
 
-    async def _async_final(self, _event: object) -> None:
+    @callback
+    def _async_final(self, _event: object) -> None:
         self._final = None  # fired (a listener that has fired cannot be removed)
-        await self.async_save_now()
+        self._final_written = True
+        self._cancel()  # at once: the stop may cancel the save before it starts
+        self.hass.async_create_task(self.async_save_now(), f"{DOMAIN} final save")
 
     def _data(self) -> dict[str, Any]:
         saved = self.saved if self.saved is not None else {}

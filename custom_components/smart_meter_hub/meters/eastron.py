@@ -295,7 +295,7 @@ async def scan_bus(
     The scan stops early when the gateway answers for every unit id: the same serial
     number at a second unit id (it ignores the id), or :data:`STRANGERS_IN_A_ROW` unit
     ids in a row answering as no Eastron meter. While nothing has answered, the first
-    :data:`FRAMING_CHECKS` silent unit ids are asked over ``other_framing`` too; one
+    :data:`FRAMING_CHECKS` silent unit ids are asked over ``other_framing`` too; a meter
     answering there stops the scan.
     """
     scan = BusScan()
@@ -311,7 +311,9 @@ async def scan_bus(
             and checks < FRAMING_CHECKS
         ):
             checks += 1
-            if await _ask(other_framing, unit) != _SILENT:
+            # A meter there, not just bytes: a gateway of the other framing may answer
+            # a frame it cannot read with something no framing makes sense of.
+            if isinstance(await _ask(other_framing, unit), FoundMeter):
                 scan.outcome = "other_framing"
                 return scan
         if isinstance(found, FoundMeter):
