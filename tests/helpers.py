@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.energy.validate import async_validate
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntry
 from homeassistant.const import (
     CONF_HOST,
@@ -27,6 +28,10 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+    do_adhoc_statistics,
 )
 
 from custom_components.smart_meter_hub.const import CONF_METER_TYPE, DOMAIN
@@ -103,6 +108,18 @@ async def async_poll(
         freezer.tick(timeout)
         async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def async_energy_validation(hass: HomeAssistant) -> dict[str, Any]:
+    """What Energy settings' validation says, once the current 5 minutes are compiled."""
+    await async_wait_recording_done(hass)
+    now = dt_util.utcnow()
+    do_adhoc_statistics(
+        hass,
+        start=now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0),
+    )
+    await async_wait_recording_done(hass)
+    return (await async_validate(hass)).as_dict()
 
 
 async def async_saved(hass: HomeAssistant) -> None:

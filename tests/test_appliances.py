@@ -21,7 +21,6 @@ import pytest
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.energy import data as energy_data
-from homeassistant.components.energy.validate import async_validate
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State
@@ -35,10 +34,6 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-    do_adhoc_statistics,
-)
 
 from custom_components.smart_meter_hub.appliances import (
     CONF_APPLIANCES,
@@ -50,7 +45,7 @@ from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.kinds import KINDS
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
 
-from .helpers import async_saved
+from .helpers import async_energy_validation, async_saved
 
 TOTAL = "sensor.grid_power"
 P = "sensor.virtual_meter_grid_power"
@@ -473,15 +468,7 @@ async def test_estimated_energy_is_an_individual_device_of_the_energy_dashboard(
     assert await async_setup_component(hass, "energy", {})
     manager = await energy_data.async_get_manager(hass)
     await manager.async_update({"device_consumption": [{"stat_consumption": energy}]})
-    await async_wait_recording_done(hass)
-    now = dt_util.utcnow()
-    do_adhoc_statistics(
-        hass,
-        start=now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0),
-    )
-    await async_wait_recording_done(hass)
-
-    result = (await async_validate(hass)).as_dict()
+    result = await async_energy_validation(hass)
 
     assert result["device_consumption"] == [[]], result
     value = _number(hass, energy)

@@ -10,12 +10,9 @@ from homeassistant.components.energy import data as energy_data
 from homeassistant.components.energy.validate import async_validate
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-    do_adhoc_statistics,
-)
+
+from .helpers import async_energy_validation
 
 P = "sensor.smh_obis_0001"
 
@@ -78,15 +75,7 @@ async def test_grid_sensors_pass_energy_dashboard_validation(
     manager = await energy_data.async_get_manager(hass)
     await manager.async_update(_grid_preferences())  # type: ignore[arg-type]
     # Let the recorder compile statistics for the 5 minutes holding our states.
-    await async_wait_recording_done(hass)
-    now = dt_util.utcnow()
-    do_adhoc_statistics(
-        hass,
-        start=now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0),
-    )
-    await async_wait_recording_done(hass)
-
-    result = (await async_validate(hass)).as_dict()
+    result = await async_energy_validation(hass)
 
     assert result["energy_sources"] == [[]], result
     # The sources are ours, with values; export in a home without solar is a true 0.

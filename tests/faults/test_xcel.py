@@ -16,15 +16,15 @@ from datetime import timedelta
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import CONF_HOST, CONF_PORT, STATE_OFF, STATE_ON
+from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.smart_meter_hub.const import CONF_METER_TYPE, DOMAIN
-from custom_components.smart_meter_hub.kinds.xcel.identity import identity_data
+from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.meters import Identity, generate_identity
 from meter_sim.xcel import FakeXcelMeter
+from tests.helpers import xcel_entry as saved_xcel_entry
 
 from .conftest import assert_clean_log, next_poll, number
 
@@ -55,21 +55,7 @@ async def xcel_entry(
     hass: HomeAssistant, xcel: FakeXcelMeter, identity: Identity
 ) -> MockConfigEntry:
     """The meter's entry, set up; it answers."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        entry_id="01JSMHFAULTSXCEL000000001",
-        unique_id=str(xcel.identity.sfdi),
-        title=f"Xcel meter {xcel.identity.sfdi}",
-        version=1,
-        minor_version=2,
-        data={
-            CONF_METER_TYPE: "xcel",
-            CONF_HOST: "127.0.0.1",
-            CONF_PORT: xcel.port,
-            **identity_data(identity),
-            "meter_lfdi": xcel.lfdi,
-        },
-    )
+    entry = saved_xcel_entry(xcel, identity)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

@@ -247,8 +247,7 @@ class EnergyBackfill:
             except MeterConnectionError as err:
                 # Tried again at a later poll (the gap stays saved).
                 LOGGER.debug("%s: interval data not read: %s", self.entry.title, err)
-                self._tries[gap] = self._tries.get(gap, 0) + 1
-                if self._tries[gap] < MAX_TRIES and not self._expired(gap, now):
+                if not self._given_up(gap, now):
                     continue
                 self._once(
                     "unreadable",
@@ -270,8 +269,7 @@ class EnergyBackfill:
             except Exception as err:  # noqa: BLE001 - a fill never breaks the polls
                 # The recorder not ready yet, a stuck attempt: tried again later.
                 LOGGER.debug("%s: filling failed", self.entry.title, exc_info=True)
-                self._tries[gap] = self._tries.get(gap, 0) + 1
-                if self._tries[gap] < MAX_TRIES and not self._expired(gap, now):
+                if not self._given_up(gap, now):
                     continue
                 self._once(
                     "failed",
@@ -287,6 +285,11 @@ class EnergyBackfill:
                     if (start, end) != (gap.start, gap.end)
                 ]
                 self.store.changed(now=True)
+
+    def _given_up(self, gap: Gap, now: datetime) -> bool:
+        """Count a failed try of ``gap``: True when it is not to be tried again."""
+        self._tries[gap] = self._tries.get(gap, 0) + 1
+        return self._tries[gap] >= MAX_TRIES or self._expired(gap, now)
 
     @staticmethod
     def _expired(gap: Gap, now: datetime) -> bool:
