@@ -68,7 +68,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartMeterConfigEntry) -
         entry.async_on_unload(stop)
     _async_remove_stale_devices(hass, entry, set(coordinator.data.devices))
     entry.runtime_data = coordinator
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -89,13 +89,20 @@ def _async_remove_stale_devices(
             )
 
 
-async def _async_options_updated(
+async def _async_entry_updated(
     hass: HomeAssistant, entry: SmartMeterConfigEntry
 ) -> None:
-    """Apply new options to the running meter: no reload, no lost connection."""
+    """New settings reload the entry; new options apply to the running meter.
+
+    Settings change in a reconfigure, a re-authentication, or when a meter is found at
+    a new address; options apply without a reload: no connection is lost.
+    """
     coordinator = entry.runtime_data
+    if coordinator.settings_of(entry.data) != coordinator.settings:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
     if coordinator.options == entry.options:
-        return  # a change of data (reconfigure): the entry reloads by itself
+        return  # a new title, or what the backend learned
     coordinator.apply_options(entry.options)
     coordinator.update_interval = interval(
         entry.options, coordinator.kind.default_interval

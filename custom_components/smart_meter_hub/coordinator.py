@@ -200,6 +200,7 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         self.kind = kind
         self.backend = backend
         self.options = dict(entry.options)
+        self.settings = self.settings_of(entry.data)
         self.counters = EntryCounters(hass, entry.entry_id, entry.title)
         self.analytics = EntryAnalytics(hass, entry.entry_id, entry.options)
         self.appliances = EntryAppliances(
@@ -232,6 +233,14 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
         await self.counters.store.async_save()
         await self.analytics.store.async_save()
         await self.appliances.async_save()
+
+    def settings_of(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """What in ``data`` only a flow changes: not what the backend learned running."""
+        return {
+            key: value
+            for key, value in data.items()
+            if key not in self.kind.learned_data
+        }
 
     @callback
     def _schedule_refresh(self) -> None:

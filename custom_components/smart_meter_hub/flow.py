@@ -13,7 +13,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, ClassVar
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigFlow,
+    ConfigFlowResult,
+)
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.data_entry_flow import AbortFlow
 from homeassistant.helpers.selector import (
@@ -175,7 +179,7 @@ class MeterFlow(ConfigFlow):
         """
         if unique_id is not None:
             await self.async_set_unique_id(unique_id)
-            self._abort_if_unique_id_configured(updates=updates)
+            self.abort_if_meter_configured(updates)
         saved = {CONF_METER_TYPE: key, **data}
         self._abort_if_meters_configured(self.kinds[key].meter_ids(saved, unique_id))
         return self.async_create_entry(
@@ -202,4 +206,35 @@ class MeterFlow(ConfigFlow):
         kind = self.kinds[entry.data[CONF_METER_TYPE]]
         saved = {**data, CONF_METER_TYPE: kind.key}
         self._abort_if_meters_configured(kind.meter_ids(saved, new_id), besides=entry)
-        return self.async_update_reload_and_abort(entry, data=saved, unique_id=new_id)
+        return self.async_save_settings(entry, saved, unique_id=new_id)
+
+    def abort_if_meter_configured(self, updates: dict[str, Any] | None = None) -> None:
+        """Abort if an entry has this flow's unique id; it takes ``updates`` first.
+
+        An entry whose settings change reloads through its update listener.
+        """
+        self._abort_if_unique_id_configured(updates=updates, reload_on_update=False)
+
+    def async_save_settings(
+        self,
+        entry: SmartMeterConfigEntry,
+        data: Mapping[str, Any],
+        *,
+        unique_id: str | None = None,
+    ) -> ConfigFlowResult:
+        """Save ``data`` into ``entry``, which then runs with it, and finish.
+
+        A loaded entry reloads through its update listener when its settings changed;
+        one that is not (its setup failed) has no listener, and is set up again.
+        """
+        hass = self.hass
+        hass.config_entries.async_update_entry(
+            entry, data=data, unique_id=unique_id or entry.unique_id
+        )
+        if not entry.update_listeners:
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(
+            reason="reconfigure_successful"
+            if self.source == SOURCE_RECONFIGURE
+            else "reauth_successful"
+        )

@@ -115,6 +115,9 @@ class MeterKind:
     reauth_step: str | None = None
     # Entry data keys that diagnostics redact (beyond address, token, serial, title).
     redact: frozenset[str] = frozenset()
+    # Entry data keys the running backend writes itself (the meter it found after
+    # setup): a change of only these is no new setting, and does not reload the entry.
+    learned_data: frozenset[str] = frozenset()
     # Options that change how the meter's values are decoded (a word order), with their
     # defaults: changing one makes the counters' guard forget what it accepted under
     # the old decoding.

@@ -10,6 +10,7 @@ import time
 from unittest.mock import patch
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -197,12 +198,16 @@ async def test_same_meter_twice_aborts_and_updates_address(
 
 
 async def test_reconfigure_new_address(
-    hass: HomeAssistant, init_integration: MockConfigEntry, meter: SimulatedObisMeter
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    meter: SimulatedObisMeter,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The meter moved: it now answers on another port, with a token.
     moved = ObisMeterServer([meter])
     await moved.start()
     meter.token = "new-token"
+    before = init_integration.runtime_data
     try:
         result = await init_integration.start_reconfigure_flow(hass)
         assert result["step_id"] == "obis_http_reconfigure"
@@ -217,6 +222,12 @@ async def test_reconfigure_new_address(
         assert init_integration.data[CONF_PORT] == moved.ports[0]
         assert init_integration.data[CONF_TOKEN] == "new-token"
         await hass.async_block_till_done()
+        # Reloaded (by its update listener, as Home Assistant asks from 2026.12 on),
+        # it reads the meter at its new address.
+        assert init_integration.runtime_data is not before
+        assert init_integration.state is ConfigEntryState.LOADED
+        assert init_integration.runtime_data.last_update_success
+        assert "update listener" not in caplog.text
     finally:
         await moved.stop()
 

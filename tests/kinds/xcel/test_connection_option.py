@@ -7,6 +7,7 @@ and another program reads the meter between polls.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from datetime import timedelta
 
@@ -108,6 +109,9 @@ async def test_kept_by_default_released_on_request(
     for _ in range(3):
         await _poll(hass, freezer)
         assert await _another_program_reads(xcel, identity)  # between two polls
+        # It is done, and the meter has seen it go (our next poll comes an interval
+        # later; here, at once).
+        assert await asyncio.to_thread(xcel.wait_idle, 5)
     assert entry.runtime_data.last_update_success
     # Each poll reconnected and resumed the session of the poll before.
     assert (stats.connections - connections, stats.resumed - resumed) == (3, 3)

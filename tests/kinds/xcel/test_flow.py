@@ -66,6 +66,7 @@ async def test_new_identity_waits_for_approval_then_reads(
     assert issue.translation_placeholders["lfdi"] == lfdi
 
     # The utility approves the LFDI: the next poll reads, with no user action.
+    coordinator = entry.runtime_data
     xcel.register(identity.certificate_pem)
     sfdi = str(xcel.identity.sfdi)
     async_fire_time_changed(
@@ -78,6 +79,8 @@ async def test_new_identity_waits_for_approval_then_reads(
     # The device that waited (known by the address only) gave way to the meter's.
     assert hass.states.get(waiting) is None
     assert entry.unique_id == sfdi
+    # The meter it found is saved in the entry, which keeps running: no reload.
+    assert entry.runtime_data is coordinator
     assert entry.title == f"Xcel meter {sfdi}"
     assert entry.data["meter_lfdi"] == xcel.lfdi  # pinned from now on
     assert not issue_registry.async_get_issue(DOMAIN, f"not_approved_{entry.entry_id}")
@@ -170,7 +173,7 @@ def _discovery(meter: FakeXcelMeter, host: str = "127.0.0.1") -> ZeroconfService
 
 
 async def test_discovery_shows_each_meter_by_sfdi_and_follows_a_new_address(
-    hass: HomeAssistant, xcel: FakeXcelMeter
+    hass: HomeAssistant, xcel: FakeXcelMeter, caplog: pytest.LogCaptureFixture
 ) -> None:
     neighbour = FakeXcelMeter()
     await neighbour.start()
@@ -202,13 +205,19 @@ async def test_discovery_shows_each_meter_by_sfdi_and_follows_a_new_address(
         assert result["type"] is FlowResultType.CREATE_ENTRY
         entry = result["result"]
         await hass.async_block_till_done()
-        # The meter got a new address: rediscovery updates the entry.
+        # The meter got a new address: rediscovery updates the entry, which reloads
+        # to read it there (nothing answers at 127.0.0.2 here: it retries).
         moved = _discovery(xcel, "127.0.0.2")
         result = await hass.config_entries.flow.async_init(
             DOMAIN, context={"source": SOURCE_ZEROCONF}, data=moved
         )
         assert result["reason"] == "already_configured"
         assert entry.data["host"] == "127.0.0.2"
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.SETUP_RETRY
+        # Home Assistant's reload for an entry with an update listener is not used
+        # (it reports it, and stops doing it in 2026.12): the listener reloads.
+        assert "update listener" not in caplog.text
         # Something else on the service type: not offered.
         other = _discovery(xcel)
         other.name = "printer._smartenergy._tcp.local."

@@ -49,6 +49,7 @@ XCEL: Final = MeterKind(
     options=OptionsForm(fields=_options_fields, values=_options_values),
     reconfigure_step="xcel_reconfigure",
     redact=frozenset({CONF_CERTIFICATE, CONF_PRIVATE_KEY, CONF_METER_LFDI}),
+    learned_data=frozenset({CONF_METER_LFDI}),
     pending_issue="not_approved",
     silent_issue=(timedelta(hours=3), "agent_silent"),
     zeroconf="_smartenergy._tcp.local.",

@@ -117,8 +117,8 @@ class XcelFlow(MeterFlow):
         if not sfdi.isdigit():
             return self.async_abort(reason="not_xcel_meter")
         await self.async_set_unique_id(str(int(sfdi)))
-        self._abort_if_unique_id_configured(
-            updates={CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port}
+        self.abort_if_meter_configured(
+            {CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port}
         )
         self._xcel_address = {
             CONF_HOST: discovery_info.host,
@@ -314,8 +314,8 @@ class XcelFlow(MeterFlow):
             where = address(user_input)
             if user_input[CONF_NEW_IDENTITY]:
                 identity = await async_new_identity(self.hass)
-                return self.async_update_reload_and_abort(
-                    entry, data={**entry.data, **where, **identity_data(identity)}
+                return self.async_save_settings(
+                    entry, {**entry.data, **where, **identity_data(identity)}
                 )
             identity = await self.hass.async_add_executor_job(identity_of, entry.data)
             if entry.state is ConfigEntryState.LOADED:
