@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import gc
 import subprocess
 import sys
 import tempfile
@@ -77,6 +78,9 @@ class Measured:
     polls: int = 0
     busiest_step_polls: int = 0
     simulated_seconds: float = 0.0
+    # The longest garbage collection (CPU time of the loop's thread), and its generation.
+    worst_collection_seconds: float = 0.0
+    worst_collection_generation: int = -1
 
 
 def rss_kib() -> int:
@@ -283,6 +287,31 @@ def _longest_turn(loop: asyncio.AbstractEventLoop) -> Iterator[Callable[[], floa
         loop._run_once = run_once  # type: ignore[attr-defined]  # noqa: SLF001
 
 
+@contextlib.contextmanager
+def _longest_collection() -> Iterator[Callable[[], tuple[float, int]]]:
+    """The longest garbage collection of this thread, and its generation.
+
+    A collection runs inside whatever turn of the event loop allocated last: compared
+    with the longest turn, it tells whether that turn was the collector's.
+    """
+    clock = time.thread_time
+    started = 0.0
+    longest = (0.0, -1)
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        nonlocal started, longest
+        if phase == "start":
+            started = clock()
+        elif (took := clock() - started) > longest[0]:
+            longest = (took, info["generation"])
+
+    gc.callbacks.append(timed)
+    try:
+        yield lambda: longest
+    finally:
+        gc.callbacks.remove(timed)
+
+
 async def measure_intervals(
     setup: Callable[[HomeAssistant], Awaitable[None]],
     count: Callable[[], Awaitable[int]],
@@ -350,7 +379,7 @@ async def measure_intervals(
             unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, written)
             polls_total = 0
             busiest = 0
-            with _longest_turn(loop) as longest:
+            with _longest_turn(loop) as longest, _longest_collection() as collection:
                 if PROFILER is not None:
                     PROFILER.enable()
                 started = time.process_time()
@@ -363,10 +392,20 @@ async def measure_intervals(
                 if PROFILER is not None:
                     PROFILER.disable()
             worst_lag = longest()
+            worst_collection, generation = collection()
             unsubscribe()
             counted = await count() - before
     return Measured(
-        cpu, worst_lag, memory, counted, writes, polls_total, busiest, simulated
+        cpu,
+        worst_lag,
+        memory,
+        counted,
+        writes,
+        polls_total,
+        busiest,
+        simulated,
+        worst_collection,
+        generation,
     )
 
 

@@ -76,6 +76,8 @@ class Result:
     busiest_step_polls: int
     worst_loop_lag_ms: float
     memory_kib_per_meter: float
+    worst_collection_ms: float
+    worst_collection_generation: int
 
 
 @contextlib.asynccontextmanager
@@ -189,6 +191,8 @@ async def measure(
         measured.busiest_step_polls,
         measured.worst_lag_seconds * 1000,
         measured.memory_kib / len(ports),
+        measured.worst_collection_seconds * 1000,
+        measured.worst_collection_generation,
     )
 
 
@@ -204,13 +208,16 @@ def _table(results: list[Result]) -> str:
     lines = [
         "| meters | integration | HTTP requests / meter-poll | CPU / meter-poll, share of rest's "
         "| CPU ms / meter-poll | state writes / meter-poll | most polls in one step "
-        "| worst loop lag ms | memory KiB / meter |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| worst loop lag ms | longest garbage collection ms (generation) "
+        "| memory KiB / meter |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r.meters} | {r.label} | {r.requests_per_meter_poll:.2f} | {_ratio(r, results)} "
         f"| {r.cpu_ms_per_meter_poll:.2f} | {r.state_writes_per_meter_poll:.2f} "
-        f"| {r.busiest_step_polls} | {r.worst_loop_lag_ms:.1f} | {r.memory_kib_per_meter:.0f} |"
+        f"| {r.busiest_step_polls} | {r.worst_loop_lag_ms:.1f} "
+        f"| {r.worst_collection_ms:.1f} ({r.worst_collection_generation}) "
+        f"| {r.memory_kib_per_meter:.0f} |"
         for r in results
     ]
     return "\n".join(lines)
@@ -235,7 +242,10 @@ async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
                     f"{result.cpu_ms_per_meter_poll:.2f} CPU ms/meter-poll  "
                     f"{result.state_writes_per_meter_poll:.2f} writes/meter-poll  "
                     f"busiest step {result.busiest_step_polls} polls  "
-                    f"lag {result.worst_loop_lag_ms:.1f} ms  {result.memory_kib_per_meter:.0f} KiB/meter",
+                    f"lag {result.worst_loop_lag_ms:.1f} ms  "
+                    f"longest collection {result.worst_collection_ms:.1f} ms "
+                    f"(generation {result.worst_collection_generation})  "
+                    f"{result.memory_kib_per_meter:.0f} KiB/meter",
                     flush=True,
                 )
                 results.append(result)
