@@ -173,7 +173,10 @@ def _discovery(meter: FakeXcelMeter, host: str = "127.0.0.1") -> ZeroconfService
 
 
 async def test_discovery_shows_each_meter_by_sfdi_and_follows_a_new_address(
-    hass: HomeAssistant, xcel: FakeXcelMeter, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant,
+    xcel: FakeXcelMeter,
+    caplog: pytest.LogCaptureFixture,
+    unused_tcp_port: int,
 ) -> None:
     neighbour = FakeXcelMeter()
     await neighbour.start()
@@ -206,13 +209,14 @@ async def test_discovery_shows_each_meter_by_sfdi_and_follows_a_new_address(
         entry = result["result"]
         await hass.async_block_till_done()
         # The meter got a new address: rediscovery updates the entry, which reloads
-        # to read it there (nothing answers at 127.0.0.2 here: it retries).
-        moved = _discovery(xcel, "127.0.0.2")
+        # to read it there (nothing answers at that port here: it retries).
+        moved = _discovery(xcel)
+        moved.port = unused_tcp_port
         result = await hass.config_entries.flow.async_init(
             DOMAIN, context={"source": SOURCE_ZEROCONF}, data=moved
         )
         assert result["reason"] == "already_configured"
-        assert entry.data["host"] == "127.0.0.2"
+        assert entry.data["port"] == unused_tcp_port
         await hass.async_block_till_done()
         assert entry.state is ConfigEntryState.SETUP_RETRY
         # Home Assistant's reload for an entry with an update listener is not used
