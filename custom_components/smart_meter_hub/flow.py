@@ -178,8 +178,7 @@ class MeterFlow(ConfigFlow):
         flow (a meter found at a new address).
         """
         if unique_id is not None:
-            await self.async_set_unique_id(unique_id)
-            self.abort_if_meter_configured(updates)
+            await self.async_set_meter_id(unique_id, updates)
         saved = {CONF_METER_TYPE: key, **data}
         self._abort_if_meters_configured(self.kinds[key].meter_ids(saved, unique_id))
         return self.async_create_entry(
@@ -208,12 +207,19 @@ class MeterFlow(ConfigFlow):
         self._abort_if_meters_configured(kind.meter_ids(saved, new_id), besides=entry)
         return self.async_save_settings(entry, saved, unique_id=new_id)
 
-    def abort_if_meter_configured(self, updates: dict[str, Any] | None = None) -> None:
-        """Abort if an entry has this flow's unique id; it takes ``updates`` first.
+    async def async_set_meter_id(
+        self, unique_id: str, updates: dict[str, Any] | None = None
+    ) -> None:
+        """Take ``unique_id``; abort if an entry has it (it takes ``updates`` first).
 
-        An entry whose settings change reloads through its update listener.
+        A loaded entry whose settings change reloads through its update listener; one
+        waiting to retry its setup has none, and is set up again at once.
         """
-        self._abort_if_unique_id_configured(updates=updates, reload_on_update=False)
+        entry = await self.async_set_unique_id(unique_id)
+        self._abort_if_unique_id_configured(
+            updates=updates,
+            reload_on_update=entry is not None and not entry.update_listeners,
+        )
 
     def async_save_settings(
         self,

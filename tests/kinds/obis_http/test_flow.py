@@ -25,7 +25,7 @@ from custom_components.smart_meter_hub.kinds.obis_http.const import PROBE_TIMEOU
 from custom_components.smart_meter_hub.meters.obis_http import POLL_TIMEOUT
 from meter_sim.obis_http import ObisMeterServer, SimulatedObisMeter
 from meter_sim.sdm630 import Sdm630Gateway
-from tests.helpers import SERIAL, async_pick_kind
+from tests.helpers import SERIAL, async_pick_kind, obis_http_entry
 
 
 async def _obis_form(hass: HomeAssistant) -> str:
@@ -195,6 +195,27 @@ async def test_same_meter_twice_aborts_and_updates_address(
     assert result["reason"] == "already_configured"
     assert config_entry.data[CONF_HOST] == "127.0.0.1"
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_adding_a_retrying_meter_at_its_new_address_sets_it_up_at_once(
+    hass: HomeAssistant, port: int, unused_tcp_port: int
+) -> None:
+    # The entry's meter moved: nothing answers at its saved address, setup retries.
+    entry = obis_http_entry(unused_tcp_port)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    # The user adds it again where it answers now: the entry takes the address and
+    # is set up at once, not at its next retry.
+    flow_id = await _obis_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_HOST: "127.0.0.1", CONF_PORT: port}
+    )
+    assert result["reason"] == "already_configured"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_PORT] == port
+    assert entry.state is ConfigEntryState.LOADED
 
 
 async def test_reconfigure_new_address(

@@ -116,9 +116,9 @@ class XcelFlow(MeterFlow):
         sfdi = instance.rpartition("-")[2]
         if not sfdi.isdigit():
             return self.async_abort(reason="not_xcel_meter")
-        await self.async_set_unique_id(str(int(sfdi)))
-        self.abort_if_meter_configured(
-            {CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port}
+        await self.async_set_meter_id(
+            str(int(sfdi)),
+            {CONF_HOST: discovery_info.host, CONF_PORT: discovery_info.port},
         )
         self._xcel_address = {
             CONF_HOST: discovery_info.host,
