@@ -132,6 +132,15 @@ async def _run(config: Path, log: Path) -> None:
     async with aiohttp.ClientSession() as session:
         async with home_assistant(config, log) as process:
             token = await _ha.onboard(BASE, "crash", "crash-password")
+
+            async def running() -> bool:
+                state = await _api(session, token, "GET", "/api/config")
+                return bool(state["state"] == "RUNNING")
+
+            # Until Home Assistant has started, its registries wait 180 s to save a
+            # change: the entities must be saved before the kill, as after any setup
+            # that is not seconds old.
+            await _until(running, 120)
             flow = await _api(
                 session, token, "POST", "/api/config/config_entries/flow",
                 json={"handler": "smart_meter_hub"},
@@ -174,6 +183,10 @@ async def _run(config: Path, log: Path) -> None:
             assert night["minimum"] is not None, night
             saved = guard["SMH-DEMO-0001:1-0:1.8.0.255"]["value"]
             assert saved >= accepted - 1e-6 or saved > 0
+            registry = config / ".storage" / "core.entity_registry"
+            await _until(
+                lambda: registry.is_file() and ENERGY in registry.read_text(), 30
+            )
             process.send_signal(signal.SIGKILL)  # no shutdown, no final write
             process.wait(timeout=30)
 

@@ -527,6 +527,17 @@ async def xcel_entry(token: str) -> tuple[str, str]:
     return entry["entry_id"], entry["title"].rsplit(" ", 1)[1]
 
 
+async def until_xcel_reads(token: str, seconds: float = 300) -> None:
+    """Wait until the Xcel entry has read its meter: its title names the meter's SFDI.
+
+    While it waits for the approval its title is the address ("Xcel meter 127.0.0.1").
+    """
+    deadline = time.monotonic() + seconds
+    while not (await xcel_entry(token))[1].isdigit():
+        assert time.monotonic() < deadline, "the Xcel meter was never read"
+        await asyncio.sleep(2)
+
+
 async def hourly_energy(
     token: str, statistic_id: str, start: float, end: float, period: str = "hour"
 ) -> list[dict[str, float]]:
@@ -766,7 +777,9 @@ async def journey(page: Page, token: str, restart: Restart) -> None:
     await shot(page, "07-energy-validated")
 
     # Meanwhile the (simulated) utility approved the Xcel identity: data, no user action.
+    # (Loaded it was already, waiting: the entry names its meter once it has read it.)
     await until_loaded(token, "Xcel meter")
+    await until_xcel_reads(token)
     await page.goto(f"{BASE}/config/devices/dashboard")
     await page.get_by_text("Xcel meter").first.click()
     await expect(page.get_by_text("Net power").first).to_be_visible()
