@@ -209,8 +209,15 @@ async def _run(config: Path, log: Path) -> None:
                 )
 
             await _until(polled, 60)
-            state = await _api(session, token, "GET", f"/api/states/{ENERGY}")
-            assert state["state"] == "unavailable"  # never the glitch's 0
+            # Never the glitch's 0: unavailable, or (on the newest Home Assistant, whose
+            # restored state of an entity not added again goes) no state at all: the
+            # entity is added with its first accepted value (a known limitation).
+            async with session.get(
+                f"{BASE}/api/states/{ENERGY}",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                shown = (await response.json()).get("state")
+            assert shown in ("unavailable", None), shown
             diagnostics = await _api(
                 session, token, "GET",
                 f"/api/diagnostics/config_entry/{entry_id}",
