@@ -159,11 +159,11 @@ async def test_import_names_each_problem_then_keeps_the_lfdi(
     assert not hass.config_entries.async_entries(DOMAIN)
 
 
-def _discovery(meter: FakeXcelMeter, host: str = "127.0.0.1") -> ZeroconfServiceInfo:
+def _discovery(meter: FakeXcelMeter) -> ZeroconfServiceInfo:
     name = f"itrondnsserver-{meter.identity.sfdi}._smartenergy._tcp.local."
     return ZeroconfServiceInfo(
-        ip_address=ip_address(host),
-        ip_addresses=[ip_address(host)],
+        ip_address=ip_address("127.0.0.1"),
+        ip_addresses=[ip_address("127.0.0.1")],
         hostname=f"itrondnsserver-{meter.identity.sfdi}.local.",
         name=name,
         port=meter.port,
