@@ -256,7 +256,8 @@ async def test_idle_connection_closed_by_the_meter_is_reopened_once(
     try:
         client = _client(fake, identity)
         await client.get("/dcap")
-        await asyncio.sleep(0.4)  # the meter drops the idle connection
+        # The meter drops the idle connection (after 0.2 s, however busy the machine).
+        assert await asyncio.to_thread(fake.wait_idle, 5)
         assert (await client.get("/tm")).tag.endswith("Time")
         assert fake.handshakes == 2
         await client.close()
@@ -487,7 +488,8 @@ async def test_an_answer_slower_than_the_timeout_is_a_connection_error(
     with pytest.raises(MeterConnectionError, match="did not answer"):
         await client.get("/tm")
     meter.fault = None
-    await asyncio.sleep(0.5)  # the meter finishes its late answer to nobody
+    # The meter finishes its late answer to nobody, and frees its one connection.
+    assert await asyncio.to_thread(meter.wait_idle, 5)
     assert (await client.get("/tm")).tag.endswith("Time")
     await client.close()
 
