@@ -663,7 +663,9 @@ async def test_a_shutdown_during_a_request_keeps_no_connection(
     client = _client(meter, identity)
     meter.fault, meter.slow_seconds = "slow", 0.3
     request = asyncio.create_task(client.get("/tm"))
-    await asyncio.sleep(0.1)
+    async with asyncio.timeout(5):
+        while not meter.requests:  # the meter has the request, and answers late
+            await asyncio.sleep(0.01)
     await client.shutdown()
     with contextlib.suppress(MeterConnectionError):
         await request
