@@ -358,7 +358,12 @@ class FakeXcelMeter:
             self.requests += 1
             tls.sendall(b"\x16\x03\x01 this is not HTTP \xff\xfe\r\n\r\n")
             return False
-        status, body = self._answer(request.decode("latin-1").split()[1])
+        words = request.decode("latin-1").split()
+        if len(words) != 3 or not words[2].startswith("HTTP/"):
+            # No request line (a client's stray TLS record, say): refused, and closed.
+            tls.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return False
+        status, body = self._answer(words[1])
         if fault == "slow":  # counted as a request, answered late
             time.sleep(self.slow_seconds)
         payload = body.encode()
