@@ -33,6 +33,7 @@ from typing import IO
 import aiohttp
 import pytest
 from playwright.async_api import (
+    Error as PlaywrightError,
     Locator,
     Page,
     TimeoutError as PlaywrightTimeoutError,
@@ -56,6 +57,24 @@ NET_POWER = "sensor.smh_demo_0001_net_power"
 SDM630_PORT = 35020  # two SDM630 (unit ids 1 and 2) behind a Modbus TCP gateway
 XCEL_PORT = 38091  # the fake Xcel meter
 COUNTER_KEYS = ("energy_import", "energy_export")
+
+
+async def visit(page: Page, url: str) -> None:
+    """Open ``url``; once more if the frontend's own navigation cancelled ours.
+
+    Closing a dialog moves back in the browser's history a moment later: a page opened
+    in that moment is aborted (net::ERR_ABORTED), with nothing wrong in the product.
+    """
+    for attempt in range(3):
+        try:
+            await page.goto(url)
+            return
+        except PlaywrightError as err:
+            if "ERR_ABORTED" not in str(err) or attempt == 2:
+                raise
+            await page.wait_for_load_state()
+
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -246,7 +265,7 @@ async def test_user_journey(tmp_path: Path) -> None:
 
 async def add_integration(page: Page, kind: str) -> None:
     """Settings > Devices & services > Add integration > Smart Meter Hub > ``kind``."""
-    await page.goto(f"{BASE}/config/integrations/dashboard")
+    await visit(page, f"{BASE}/config/integrations/dashboard")
     await page.get_by_role("button", name="Add integration").click()
     brand = "Search for a brand name"
     search = page.get_by_role("textbox", name=brand).or_(page.get_by_placeholder(brand))
@@ -291,7 +310,7 @@ async def add_sdm630_gateway(page: Page) -> None:
         devices=("SDM630 21000101", "SDM630 21000102"),
     )
     await finish_flow(page)
-    await page.goto(f"{BASE}/config/devices/dashboard")
+    await visit(page, f"{BASE}/config/devices/dashboard")
     await expect(page.get_by_text("SDM630 21000101").first).to_be_visible()
     await expect(page.get_by_text("SDM630 21000102").first).to_be_visible()
     await shot(page, "12-sdm630-devices")
@@ -330,7 +349,7 @@ async def calm_waiting(page: Page) -> None:
     # The newest frontend, opened right after a flow, sometimes lists "No entries" until
     # the page is loaded again.
     for _attempt in range(3):
-        await page.goto(f"{BASE}/config/integrations/integration/smart_meter_hub")
+        await visit(page, f"{BASE}/config/integrations/integration/smart_meter_hub")
         with contextlib.suppress(AssertionError):
             await expect(xcel).to_be_visible(timeout=10_000)
             break
@@ -343,7 +362,7 @@ async def calm_waiting(page: Page) -> None:
 
 async def night_baseline_page(page: Page) -> None:
     """The night baseline's entity page: its window and how much of it was seen."""
-    await page.goto(f"{BASE}/config/devices/dashboard")
+    await visit(page, f"{BASE}/config/devices/dashboard")
     await page.get_by_text(DEVICE).first.click()
     await page.get_by_text("Night baseline").first.click()
     # The more-info dialog: its attributes are collapsed under "Attributes" until 2025,
@@ -380,7 +399,7 @@ async def quiet_logbook(page: Page, token: str) -> None:
         if "smh_demo_0001" in str(event.get("entity_id"))
     )
     assert max(ours.values(), default=0) <= 3, ours
-    await page.goto(f"{BASE}/logbook")
+    await visit(page, f"{BASE}/logbook")
     await expect(page.get_by_text("Last reading")).to_have_count(0)
     await shot(page, "19-logbook")
 
@@ -405,8 +424,9 @@ async def german_first_step(page: Page) -> None:
         german_page = await context.new_page()
         german_page.set_default_timeout(30_000)
         # The "add integration" link Home Assistant's my-links use.
-        await german_page.goto(
-            f"{BASE}/config/integrations/dashboard/add?domain=smart_meter_hub"
+        await visit(
+            german_page,
+            f"{BASE}/config/integrations/dashboard/add?domain=smart_meter_hub",
         )
         # "Möchtest du Smart Meter Hub einrichten?": the frontend's own question, in
         # German too.
@@ -471,7 +491,7 @@ async def add_grid_connection(page: Page) -> None:
 
 async def delete_last_entry(page: Page) -> None:
     """Entry menu > Delete > confirm, for the last Smart Meter Hub entry listed."""
-    await page.goto(f"{BASE}/config/integrations/integration/smart_meter_hub")
+    await visit(page, f"{BASE}/config/integrations/integration/smart_meter_hub")
     await expect(page.get_by_role("button", name="Configure").first).to_be_visible()
     confirm = page.get_by_role("button", name="Delete")
     # The 2025 frontend's menu sometimes swallows a click while it opens (seen in CI
@@ -694,7 +714,7 @@ async def xcel_missed_hours(page: Page, token: str, restart: Restart) -> None:
         await asyncio.sleep(5)
     # The Energy Dashboard's hourly bars of the device: not empty for those hours.
     # Until 2025 one page; the newest frontend has the chart on its Electricity tab.
-    await page.goto(f"{BASE}/energy")
+    await visit(page, f"{BASE}/energy")
     title = page.get_by_text(re.compile(r"^Individual devices detail( usage)?$"))
     electricity = page.get_by_role("tab", name="Electricity")
     await expect(title.or_(electricity).first).to_be_visible()
@@ -712,7 +732,7 @@ async def journey(page: Page, token: str, restart: Restart) -> None:
     """Everything a user does, step by step, with a screenshot of each step."""
 
     # Log in.
-    await page.goto(f"{BASE}/")
+    await visit(page, f"{BASE}/")
     await page.get_by_label("Username").fill(USER)
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await shot(page, "01-login")
@@ -740,14 +760,14 @@ async def journey(page: Page, token: str, restart: Restart) -> None:
     await calm_waiting(page)
 
     # The device page shows live values.
-    await page.goto(f"{BASE}/config/devices/dashboard")
+    await visit(page, f"{BASE}/config/devices/dashboard")
     await page.get_by_text(DEVICE).first.click()
     await expect(page.get_by_text("Energy import").first).to_be_visible()
     await expect(page.get_by_text("kWh").first).to_be_visible()
     await shot(page, "05-device")
 
     # Energy Dashboard: grid consumption, return to grid and grid power from our sensors.
-    await page.goto(f"{BASE}/config/energy")
+    await visit(page, f"{BASE}/config/energy")
     connection = page.get_by_role("button", name="Add grid connection")
     consumption = page.get_by_role("button", name="Add consumption")
     await expect(connection.or_(consumption)).to_be_visible()
@@ -780,7 +800,7 @@ async def journey(page: Page, token: str, restart: Restart) -> None:
     # (Loaded it was already, waiting: the entry names its meter once it has read it.)
     await until_loaded(token, "Xcel meter")
     await until_xcel_reads(token)
-    await page.goto(f"{BASE}/config/devices/dashboard")
+    await visit(page, f"{BASE}/config/devices/dashboard")
     await page.get_by_text("Xcel meter").first.click()
     await expect(page.get_by_text("Net power").first).to_be_visible()
     await shot(page, "15-xcel-device")
@@ -789,7 +809,7 @@ async def journey(page: Page, token: str, restart: Restart) -> None:
     await xcel_missed_hours(page, token, restart)
 
     # Change an option.
-    await page.goto(f"{BASE}/config/integrations/integration/smart_meter_hub")
+    await visit(page, f"{BASE}/config/integrations/integration/smart_meter_hub")
     await page.get_by_role("button", name="Configure").first.click()
     await form_field(page, "Poll interval").fill("30")
     # The OBIS codes read are named, not bare codes.
@@ -810,6 +830,6 @@ async def journey(page: Page, token: str, restart: Restart) -> None:
     # Remove the meters, one entry after the other.
     for _entry in range(3):
         await delete_last_entry(page)
-    await page.goto(f"{BASE}/config/integrations/dashboard")
+    await visit(page, f"{BASE}/config/integrations/dashboard")
     await expect(page.get_by_text("Smart Meter Hub")).to_have_count(0)
     await shot(page, "10-removed")
