@@ -72,12 +72,21 @@ async def home_assistant(
 
 
 async def _api(
-    session: aiohttp.ClientSession, token: str, method: str, path: str, **kwargs: Any
+    session: aiohttp.ClientSession,
+    token: str,
+    method: str,
+    path: str,
+    *,
+    missing_ok: bool = False,
+    **kwargs: Any,
 ) -> Any:
+    """The answer's JSON; None for a 404 if ``missing_ok`` (not there yet)."""
     headers = {"Authorization": f"Bearer {token}"}
     async with session.request(
         method, f"{BASE}{path}", headers=headers, **kwargs
     ) as response:
+        if missing_ok and response.status == 404:
+            return None
         assert response.status < 400, (path, response.status, await response.text())
         return await response.json()
 
@@ -199,13 +208,10 @@ async def _run(config: Path, log: Path) -> None:
 
             async def shown() -> str | None:
                 """The sensor's state, once its entity is added (after that poll)."""
-                async with session.get(
-                    f"{BASE}/api/states/{ENERGY}",
-                    headers={"Authorization": f"Bearer {token}"},
-                ) as response:
-                    if response.status == 404:
-                        return None
-                    return str((await response.json())["state"])
+                state = await _api(
+                    session, token, "GET", f"/api/states/{ENERGY}", missing_ok=True
+                )
+                return None if state is None else str(state["state"])
 
             # The entry's first poll runs before its entities are added: Home Assistant
             # 2025.4 shows the registry's restored state meanwhile, the newest none.

@@ -58,23 +58,6 @@ SDM630_PORT = 35020  # two SDM630 (unit ids 1 and 2) behind a Modbus TCP gateway
 XCEL_PORT = 38091  # the fake Xcel meter
 COUNTER_KEYS = ("energy_import", "energy_export")
 
-
-async def visit(page: Page, url: str) -> None:
-    """Open ``url``; once more if the frontend's own navigation cancelled ours.
-
-    Closing a dialog moves back in the browser's history a moment later: a page opened
-    in that moment is aborted (net::ERR_ABORTED), with nothing wrong in the product.
-    """
-    for attempt in range(3):
-        try:
-            await page.goto(url)
-            return
-        except PlaywrightError as err:
-            if "ERR_ABORTED" not in str(err) or attempt == 2:
-                raise
-            await page.wait_for_load_state()
-
-
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -261,6 +244,22 @@ async def test_user_journey(tmp_path: Path) -> None:
             raise
         finally:
             await browser.close()
+
+
+async def visit(page: Page, url: str) -> None:
+    """Open ``url``; again if the frontend's own navigation cancelled ours.
+
+    Closing a dialog moves back in the browser's history a moment later: a page opened
+    in that moment is aborted (net::ERR_ABORTED), with nothing wrong in the product.
+    """
+    for attempt in range(3):
+        try:
+            await page.goto(url)
+            return
+        except PlaywrightError as err:
+            if "ERR_ABORTED" not in str(err) or attempt == 2:
+                raise
+            await page.wait_for_load_state()
 
 
 async def add_integration(page: Page, kind: str) -> None:
@@ -797,7 +796,7 @@ async def journey(page: Page, token: str, restart: Restart) -> None:
     await shot(page, "07-energy-validated")
 
     # Meanwhile the (simulated) utility approved the Xcel identity: data, no user action.
-    # (Loaded it was already, waiting: the entry names its meter once it has read it.)
+    # (A waiting entry is loaded already; it names its meter once it has read it.)
     await until_loaded(token, "Xcel meter")
     await until_xcel_reads(token)
     await visit(page, f"{BASE}/config/devices/dashboard")
