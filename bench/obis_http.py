@@ -223,6 +223,78 @@ def _table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+async def _exchange_cpu(
+    label: str, exchange: Callable[[], Awaitable[bytes]], count: int
+) -> tuple[str, float]:
+    """CPU µs per exchange of ``count`` in a row (after a few unmeasured ones)."""
+    for _ in range(20):
+        await exchange()
+    started = time.process_time()
+    for _ in range(count):
+        body = await exchange()
+    spent = time.process_time() - started
+    assert body.startswith(b"{"), body[:40]
+    return label, spent * 1e6 / count
+
+
+async def exchanges(count: int) -> None:
+    """The HTTP exchange of a poll alone: aiohttp against ``meters.http``, one run.
+
+    Without Home Assistant, against one simulated meter. aiohttp as Home Assistant's shared session has it, once on a new connection per
+    request (what polls a minute apart get: the session keeps an idle connection 15 s)
+    and once on a kept-alive one (polls seconds apart).
+    """
+    from custom_components.smart_meter_hub.meters import http  # noqa: PLC0415
+    from custom_components.smart_meter_hub.meters.obis import (  # noqa: PLC0415
+        DEFAULT_CODES,
+    )
+
+    body = json.dumps({"obisCodes": [str(code) for code in DEFAULT_CODES]}).encode()
+    headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+    async with simulated_meters(1) as ports:
+        port = ports[0]
+        url = f"http://127.0.0.1:{port}/api/read"
+        request = http.request_bytes(
+            "POST", "127.0.0.1", port, "/api/read", headers.items(), body
+        )
+        rows = []
+        for label, connector in (
+            ("aiohttp, a new connection each", aiohttp.TCPConnector(force_close=True)),
+            ("aiohttp, one kept-alive connection", aiohttp.TCPConnector()),
+        ):
+            async with aiohttp.ClientSession(connector=connector) as session:
+
+                async def post(session: aiohttp.ClientSession = session) -> bytes:
+                    async with session.post(
+                        url,
+                        data=body,
+                        headers=headers,
+                        timeout=aiohttp.ClientTimeout(total=10, connect=5),
+                        allow_redirects=False,
+                        auto_decompress=False,
+                    ) as response:
+                        return await response.read()
+
+                rows.append(await _exchange_cpu(label, post, count))
+
+        async def lean() -> bytes:
+            answer = await http.exchange(
+                "127.0.0.1", port, request, timeout=10, max_body=256 * 1024
+            )
+            return answer.body
+
+        rows.append(
+            await _exchange_cpu("meters.http, a new connection each", lean, count)
+        )
+    print(
+        f"Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, {count} exchanges"
+    )
+    print("| HTTP client | CPU µs / exchange | share of aiohttp's (new connection) |")
+    print("|---|---:|---:|")
+    for label, micros in rows:
+        print(f"| {label} | {micros:.0f} | {micros / rows[0][1]:.2f}x |")
+
+
 async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
     """Run every size with both integrations and print the table."""
     logging.basicConfig(level=logging.ERROR)
@@ -265,7 +337,15 @@ if __name__ == "__main__":
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--only", help="measure only this integration")
     parser.add_argument("--profile", type=Path, help="profile the measured polls")
+    parser.add_argument(
+        "--exchanges",
+        type=int,
+        help="compare the HTTP clients alone, over this many exchanges, and stop",
+    )
     args = parser.parse_args()
+    if args.exchanges:
+        asyncio.run(exchanges(args.exchanges))
+        sys.exit()
     if args.profile:
         _harness.PROFILER = cProfile.Profile(time.process_time)
     asyncio.run(main(args.meters, args.cycles, args.only))

@@ -8,7 +8,6 @@ import socket
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -40,14 +39,8 @@ ALL = codes.DEFAULT_CODES
 
 
 @pytest.fixture
-async def session(socket_enabled: None) -> AsyncGenerator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def start(
-    session: aiohttp.ClientSession,
+    socket_enabled: None,
 ) -> AsyncGenerator[Callable[..., object]]:
     servers: list[ObisMeterServer] = []
 
@@ -60,7 +53,6 @@ async def start(
         servers.append(server)
         token = meter_kwargs.get("token")
         client = ObisHttpClient(
-            session,
             "127.0.0.1",
             server.ports[0],
             token=token if isinstance(token, str) else None,
@@ -157,10 +149,10 @@ async def test_faults_raise_typed_errors(
     assert (await client.read()).serial == "SIM-1"
 
 
-async def test_wrong_path_is_an_invalid_response(session) -> None:
+async def test_wrong_path_is_an_invalid_response(socket_enabled: None) -> None:
     server = ObisMeterServer([SimulatedObisMeter(serial="X")])
     await server.start()
-    other = ObisHttpClient(session, "127.0.0.1", server.ports[0], path="nope")
+    other = ObisHttpClient("127.0.0.1", server.ports[0], path="nope")
     try:
         with pytest.raises(MeterResponseError):
             await other.read()
@@ -168,11 +160,11 @@ async def test_wrong_path_is_an_invalid_response(session) -> None:
         await server.stop()
 
 
-async def test_timeout_is_a_connection_error(start) -> None:
+async def test_a_meter_too_slow_to_answer_is_no_answer(start) -> None:
     meter, client = await start(slow_seconds=2)
     meter.set_fault("timeout", count=1)
     client.timeout = 0.2
-    with pytest.raises(MeterConnectionError, match="Timeout"):
+    with pytest.raises(NoAnswerError, match=r"no answer within 0\.2 s"):
         await client.read()
 
 
@@ -193,7 +185,7 @@ async def _tcp_server(handle) -> tuple[asyncio.Server, int]:
 
 
 async def test_a_server_that_takes_the_request_and_never_answers_is_no_answer(
-    session,
+    socket_enabled: None,
 ) -> None:
     """Another protocol's server (a Modbus port) takes the connection and the request
     and waits: no answer in time, told from "nothing accepts connections"."""
@@ -204,7 +196,7 @@ async def test_a_server_that_takes_the_request_and_never_answers_is_no_answer(
         await reader.read(1024)
 
     server, port = await _tcp_server(hold)
-    client = ObisHttpClient(session, "127.0.0.1", port, timeout=0.5)
+    client = ObisHttpClient("127.0.0.1", port, timeout=0.5)
     try:
         started = time.monotonic()
         with pytest.raises(NoAnswerError, match=r"no answer within 0\.5 s"):
@@ -217,7 +209,9 @@ async def test_a_server_that_takes_the_request_and_never_answers_is_no_answer(
         await server.wait_closed()
 
 
-async def test_a_server_that_hangs_up_on_the_request_is_no_answer(session) -> None:
+async def test_a_server_that_hangs_up_on_the_request_is_no_answer(
+    socket_enabled: None,
+) -> None:
     async def hang_up(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
@@ -227,14 +221,14 @@ async def test_a_server_that_hangs_up_on_the_request_is_no_answer(session) -> No
     server, port = await _tcp_server(hang_up)
     try:
         with pytest.raises(NoAnswerError):
-            await ObisHttpClient(session, "127.0.0.1", port, timeout=2).read()
+            await ObisHttpClient("127.0.0.1", port, timeout=2).read()
     finally:
         server.close()
         await server.wait_closed()
 
 
 async def test_a_server_that_answers_not_in_http_is_an_invalid_response(
-    session,
+    socket_enabled: None,
 ) -> None:
     async def modbus_exception(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -248,20 +242,50 @@ async def test_a_server_that_answers_not_in_http_is_an_invalid_response(
     server, port = await _tcp_server(modbus_exception)
     try:
         with pytest.raises(MeterResponseError, match="not an HTTP answer"):
-            await ObisHttpClient(session, "127.0.0.1", port, timeout=2).read()
+            await ObisHttpClient("127.0.0.1", port, timeout=2).read()
     finally:
         server.close()
         await server.wait_closed()
 
 
-async def test_refused_connection_is_a_connection_error(session) -> None:
+async def test_refused_connection_is_a_connection_error(socket_enabled: None) -> None:
     server = ObisMeterServer([SimulatedObisMeter(serial="X")])
     await server.start()
     port = server.ports[0]
     await server.stop()
     with pytest.raises(MeterConnectionError) as caught:
-        await ObisHttpClient(session, "127.0.0.1", port).read()
+        await ObisHttpClient("127.0.0.1", port).read()
     assert not isinstance(caught.value, NoAnswerError)
+
+
+async def test_a_token_with_a_line_break_is_refused_before_anything_is_sent(
+    socket_enabled: None,
+) -> None:
+    # Sent as it is, it would add a header of its own to the request.
+    asked: list[bytes] = []
+
+    async def record(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        asked.append(await reader.read(1024))
+        writer.close()
+
+    server, port = await _tcp_server(record)
+    client = ObisHttpClient("127.0.0.1", port, token="secret\r\nX-Admin: 1")
+    try:
+        with pytest.raises(MeterAuthError, match="characters no request can carry"):
+            await client.read()
+        with pytest.raises(MeterAuthError):
+            await client.write(codes.ENERGY_IMPORT, 1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert asked == []
+
+
+def test_the_serial_number_is_always_asked_for() -> None:
+    client = ObisHttpClient("127.0.0.1", codes=(codes.ENERGY_IMPORT,))
+    assert client.codes == (codes.ENERGY_IMPORT, codes.SERIAL)
 
 
 async def test_write_is_accepted_and_read_back(start) -> None:
@@ -563,7 +587,7 @@ class _RawServer:
         await self.runner.cleanup()
 
 
-async def test_a_compressed_answer_is_not_inflated(session) -> None:
+async def test_a_compressed_answer_is_not_inflated(socket_enabled: None) -> None:
     # A small gzip body can inflate to gigabytes: the cap must hold for what is parsed.
     bomb = gzip.compress(b'{"readings": [' + b" " * 5_000_000 + b"]}")
     server = _RawServer(
@@ -574,21 +598,23 @@ async def test_a_compressed_answer_is_not_inflated(session) -> None:
     )
     async with server as port:
         with pytest.raises(MeterResponseError, match="compressed"):
-            await ObisHttpClient(session, "127.0.0.1", port).read()
+            await ObisHttpClient("127.0.0.1", port).read()
     assert server.requests[0].headers["Accept-Encoding"] == "identity"
 
 
-async def test_a_redirect_is_not_followed(session) -> None:
+async def test_a_redirect_is_not_followed(socket_enabled: None) -> None:
     server = _RawServer(
         lambda: web.Response(status=307, headers={"Location": "http://127.0.0.2/"})
     )
     async with server as port:
         with pytest.raises(MeterResponseError):
-            await ObisHttpClient(session, "127.0.0.1", port).read()
+            await ObisHttpClient("127.0.0.1", port).read()
     assert len(server.requests) == 1
 
 
-async def test_an_oversize_answer_without_a_length_is_cut_off(session) -> None:
+async def test_an_oversize_answer_without_a_length_is_cut_off(
+    socket_enabled: None,
+) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"readings": ['
         for _ in range(64):
@@ -596,14 +622,14 @@ async def test_an_oversize_answer_without_a_length_is_cut_off(session) -> None:
 
     async with _RawServer(lambda: web.Response(body=chunks())) as port:
         with pytest.raises(MeterResponseError, match="more than"):
-            await ObisHttpClient(session, "127.0.0.1", port).read()
+            await ObisHttpClient("127.0.0.1", port).read()
 
 
-async def test_a_refusal_that_is_no_utf8_is_still_told(session) -> None:
+async def test_a_refusal_that_is_no_utf8_is_still_told(socket_enabled: None) -> None:
     async with _RawServer(
         lambda: web.Response(status=400, body=b"bad \xff request")
     ) as port:
-        client = ObisHttpClient(session, "127.0.0.1", port)
+        client = ObisHttpClient("127.0.0.1", port)
         with pytest.raises(MeterRefusedError, match="bad \ufffd request"):
             await client.write(codes.ENERGY_IMPORT, 1)
 

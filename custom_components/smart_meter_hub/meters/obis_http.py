@@ -24,25 +24,23 @@ range, an implausible value) is logged once per meter at warning level, not per 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Final
+from urllib.parse import quote
 
-import aiohttp
 import orjson
 
+from . import http
 from .models import (
     MeterAuthError,
-    MeterConnectionError,
     MeterData,
     MeterRefusedError,
     MeterResponseError,
     MeterServerError,
-    NoAnswerError,
     Reading,
     with_net_power,
 )
@@ -57,8 +55,6 @@ WRITE_PATH: Final = "/api/write"
 POLL_TIMEOUT: Final = 10.0
 ON_DEMAND_TIMEOUT: Final = 15.0
 WRITE_TIMEOUT: Final = 10.0
-# Making the connection takes at most this long (a host that is down, or dropped).
-MAX_CONNECT_TIMEOUT: Final = 5.0
 
 # An answer of a few hundred codes is a few tens of kB.
 MAX_BODY: Final = 256 * 1024
@@ -76,6 +72,8 @@ _SHOWN: Final = 32  # characters of a meter's text quoted in a log line
 # a meter sending new ones every poll costs a lookup, never memory).
 _REMEMBERED: Final = 4096
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
+# What a configured path keeps as it is; anything else is percent-encoded.
+_PATH_SAFE: Final = "/:@!$&'()*+,;=-._~%?"
 
 
 class LogOnce:
@@ -396,52 +394,9 @@ def parse_body(body: bytes, log: LogOnce | None = None) -> dict[ObisCode, Readin
     return parse_response(decode_body(body), log)
 
 
-async def _read_body(response: aiohttp.ClientResponse) -> bytes:
-    """The body, at most :data:`MAX_BODY` bytes; a longer one closes the connection.
-
-    The connection is closed rather than released: what is left of the body must not be
-    read as the next answer on a kept-alive connection.
-    """
-    encoding = response.headers.get(aiohttp.hdrs.CONTENT_ENCODING, "identity")
-    if encoding.strip().lower() not in ("", "identity"):
-        response.close()
-        raise MeterResponseError(f"response is compressed ({_shown(encoding)})")
-    length = response.content_length
-    if length is not None and length > MAX_BODY:
-        response.close()
-        raise MeterResponseError(f"response of {length} bytes, more than {MAX_BODY}")
-    body = bytearray()
-    while chunk := await response.content.read(MAX_BODY + 1 - len(body)):
-        body += chunk
-        if len(body) > MAX_BODY:
-            response.close()
-            raise MeterResponseError(f"response of more than {MAX_BODY} bytes")
-    return bytes(body)
-
-
 def _request_body(codes: Iterable[ObisCode]) -> bytes:
     """The JSON a read asks with."""
     return orjson.dumps({"obisCodes": [str(code) for code in codes]})
-
-
-@lru_cache(maxsize=16)
-def _client_timeout(timeout: float) -> aiohttp.ClientTimeout:
-    """The timeouts of an exchange of ``timeout`` seconds (made once per value).
-
-    The connection must be made within the shorter :func:`connect_timeout`: when the
-    whole exchange times out, something had taken the connection.
-    """
-    return aiohttp.ClientTimeout(total=timeout, connect=connect_timeout(timeout))
-
-
-def connect_timeout(timeout: float) -> float:
-    """How long making the connection may take, of an exchange of ``timeout`` s."""
-    return min(MAX_CONNECT_TIMEOUT, timeout * 0.6)
-
-
-def _described(err: BaseException) -> str:
-    """An error for a message: its type, and what it says."""
-    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
 class ObisHttpClient:
@@ -454,7 +409,6 @@ class ObisHttpClient:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
         host: str,
         port: int = DEFAULT_PORT,
         *,
@@ -464,20 +418,24 @@ class ObisHttpClient:
         timeout: float = POLL_TIMEOUT,
     ) -> None:
         """Keep the address and what to read; no I/O happens here."""
-        self._session = session
+        self._host = host
+        self._port = port
         netloc = f"[{host}]" if ":" in host else host
-        self._base = f"http://{netloc}:{port}"
+        self._where = f"http://{netloc}:{port}"
         read_path = path or DEFAULT_READ_PATH
-        self._read_url = self._base + (
-            read_path if read_path.startswith("/") else f"/{read_path}"
+        self._read_path = quote(
+            read_path if read_path.startswith("/") else f"/{read_path}", safe=_PATH_SAFE
         )
-        self._headers = {
-            aiohttp.hdrs.ACCEPT_ENCODING: "identity",
-            aiohttp.hdrs.CONTENT_TYPE: "application/json",
-        }
+        self._headers = [
+            (
+                "Accept-Encoding",
+                "identity",
+            ),  # so that the size cap holds for what is parsed
+            ("Content-Type", "application/json"),
+        ]
         if token:
-            self._headers[aiohttp.hdrs.AUTHORIZATION] = f"Bearer {token}"
-        self._log = LogOnce(f"OBIS meter at {self._base}")
+            self._headers.append(("Authorization", f"Bearer {token}"))
+        self._log = LogOnce(f"OBIS meter at {self._where}")
         self.timeout = timeout
         self.codes = tuple(codes)
 
@@ -490,36 +448,32 @@ class ObisHttpClient:
     def codes(self, codes: tuple[ObisCode, ...]) -> None:
         self._codes = codes if SERIAL in codes else (*codes, SERIAL)
         # The request's bytes, made once: every poll sends the same.
-        self._body = _request_body(self._codes)
+        self._poll = self._request(self._read_path, _request_body(self._codes))
 
-    async def _post(self, url: str, body: bytes, timeout: float) -> Any:
-        """POST ``body``; the answer's JSON, or a typed MeterError.
+    def _request(self, path: str, body: bytes) -> bytes | None:
+        """A request's bytes; None when the token cannot be sent (a line break in it)."""
+        try:
+            return http.request_bytes(
+                "POST", self._host, self._port, path, self._headers, body
+            )
+        except ValueError:
+            return None
+
+    async def _post(self, request: bytes | None, timeout: float) -> Any:
+        """Send ``request``; the answer's JSON, or a typed MeterError.
 
         What went wrong is told apart: nothing took the connection
         (:class:`MeterConnectionError`); something took it and the request but sent no
         answer in time, or hung up (:class:`NoAnswerError`); something answered, but
         not in HTTP (:class:`MeterResponseError`); the meter answered with an error of
-        its own, an HTTP 5xx (:class:`MeterServerError`).
+        its own, an HTTP 5xx (:class:`MeterServerError`). A redirect is not followed:
+        the meter's API answers where it is asked.
         """
-        try:
-            try:
-                status, answer = await self._exchange(url, body, timeout)
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as err:
-                if isinstance(err, aiohttp.ClientConnectorError):
-                    raise
-                # The meter closed a kept-alive connection: once more, on a new one.
-                _LOGGER.debug("Connection to %s dropped (%s), retrying once", url, err)
-                status, answer = await self._exchange(url, body, timeout)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
-            raise MeterConnectionError(_described(err)) from err
-        except aiohttp.ClientResponseError as err:
-            raise MeterResponseError(f"not an HTTP answer: {_described(err)}") from err
-        except (aiohttp.ServerDisconnectedError, TimeoutError) as err:
-            raise NoAnswerError(
-                f"connected, but no answer within {timeout:g} s ({_described(err)})"
-            ) from err
-        except aiohttp.ClientError as err:
-            raise MeterConnectionError(_described(err)) from err
+        if request is None:
+            raise MeterAuthError("the token holds characters no request can carry")
+        status, answer = await http.exchange(
+            self._host, self._port, request, timeout=timeout, max_body=MAX_BODY
+        )
         if status in (401, 403):
             raise MeterAuthError(f"HTTP {status}")
         if status >= 500:
@@ -529,40 +483,22 @@ class ObisHttpClient:
             raise MeterRefusedError(f"HTTP {status}: {text}")
         return decode_body(answer)
 
-    async def _exchange(
-        self, url: str, body: bytes, timeout: float
-    ) -> tuple[int, bytes]:
-        # The whole exchange, the body's last byte included, within ``timeout``; the
-        # connection within a shorter time, so that a timeout tells which one it was.
-        async with (
-            asyncio.timeout(timeout),
-            self._session.post(
-                url,
-                data=body,
-                headers=self._headers,
-                timeout=_client_timeout(timeout),
-                # The meter's API answers where it is asked; a redirect is not followed.
-                allow_redirects=False,
-                # Uncompressed, so that the size cap holds for what is parsed.
-                auto_decompress=False,
-            ) as response,
-        ):
-            return response.status, await _read_body(response)
-
     async def read(self) -> MeterData:
         """One poll: the configured codes, within ``timeout``."""
-        data = await self._read(self._body, self.timeout)
+        data = await self._read(self._poll, self.timeout)
         return replace(data, readings=with_net_power(data.readings))
 
     async def read_codes(
         self, codes: Iterable[ObisCode], *, timeout: float = ON_DEMAND_TIMEOUT
     ) -> MeterData:
         """Read arbitrary codes now, as the meter answers them."""
-        return await self._read(_request_body(codes), timeout)
+        return await self._read(
+            self._request(self._read_path, _request_body(codes)), timeout
+        )
 
-    async def _read(self, body: bytes, timeout: float) -> MeterData:
+    async def _read(self, request: bytes | None, timeout: float) -> MeterData:
         try:
-            payload = await self._post(self._read_url, body, timeout)
+            payload = await self._post(request, timeout)
         except MeterRefusedError as err:
             raise MeterResponseError(str(err)) from err
         readings = parse_response(payload, self._log)
@@ -579,8 +515,5 @@ class ObisHttpClient:
 
     async def write(self, code: ObisCode, value: float | int | str) -> None:
         """Write one parameter; a non-2xx answer raises."""
-        await self._post(
-            self._base + WRITE_PATH,
-            orjson.dumps({"obisCode": str(code), "value": value}),
-            WRITE_TIMEOUT,
-        )
+        body = orjson.dumps({"obisCode": str(code), "value": value})
+        await self._post(self._request(WRITE_PATH, body), WRITE_TIMEOUT)

@@ -8,7 +8,6 @@ from typing import Any
 
 from homeassistant.const import CONF_HOST, CONF_PORT, CONF_TOKEN
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from ...coordinator import SmartMeterConfigEntry
 from ...kind import MeterBackend
@@ -25,7 +24,6 @@ def codes_from_options(options: Mapping[str, Any]) -> tuple[ObisCode, ...]:
 
 
 def client_from_data(
-    hass: HomeAssistant,
     data: Mapping[str, Any],
     codes: tuple[ObisCode, ...] = obis.DEFAULT_CODES,
     *,
@@ -36,7 +34,6 @@ def client_from_data(
     ``timeout``: of each read, when not the polls' own.
     """
     client = ObisHttpClient(
-        async_get_clientsession(hass),
         data[CONF_HOST],
         data[CONF_PORT],
         token=data.get(CONF_TOKEN) or None,
@@ -83,5 +80,5 @@ async def async_create_backend(
     hass: HomeAssistant, entry: SmartMeterConfigEntry
 ) -> MeterBackend:
     """The entry's backend; no I/O with the meter."""
-    client = client_from_data(hass, entry.data, codes_from_options(entry.options))
+    client = client_from_data(entry.data, codes_from_options(entry.options))
     return ObisHttpBackend(client, entry.unique_id or entry.entry_id)

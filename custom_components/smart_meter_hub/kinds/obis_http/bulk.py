@@ -226,7 +226,7 @@ async def probe(
     try:
         # The client's own timeout bounds the read; this one bounds anything else.
         async with asyncio.timeout(timeout + 1):
-            reading = await client_from_data(hass, data, timeout=timeout).read()
+            reading = await client_from_data(data, timeout=timeout).read()
     except MeterError as err:
         LOGGER.debug("%s: no OBIS meter (%s)", target, err)
         return Failed(target, reason_of(err))

@@ -92,7 +92,7 @@ async def _read(flow: MeterFlow, data: Mapping[str, Any]) -> MeterData:
     answering with an HTTP 5xx is there: it answered with an error of its own.
     """
     try:
-        return await client_from_data(flow.hass, data, timeout=PROBE_TIMEOUT).read()
+        return await client_from_data(data, timeout=PROBE_TIMEOUT).read()
     except NoAnswerError as err:
         raise FormError("invalid_response") from err
     except MeterServerError as err:

@@ -1,0 +1,394 @@
+"""A small HTTP/1.1 client for meters on the local network, every answer bounded.
+
+One request per connection (``Connection: close``): a meter polled once a minute has
+closed an idle connection long before the next poll, so keeping one alive saves nothing,
+and nothing is left open between polls (no file descriptor per meter, no timer).
+
+Why not aiohttp: a poll of an OBIS meter is one small POST and one small answer, and a
+thousand meters make a thousand of them a minute. aiohttp's request machinery (session,
+connector, timeouts, tracing, the URL object, the streamed body) cost more CPU per poll
+than reading the answer (``docs/benchmarks.md``). Here a request is bytes made once per
+meter, written to a plain :class:`asyncio.Protocol`, and the answer is parsed as it
+arrives by :class:`AnswerParser`, which bounds everything before it is stored:
+
+* the status line and headers: :data:`MAX_HEAD` bytes and :data:`MAX_HEADERS` lines;
+* the body: the caller's ``max_body``, whether it comes with a length, in chunks or
+  until the connection closes; a compressed body is refused, never inflated;
+* time: the caller's timeout, the connection within a shorter one.
+
+Whatever answers, an exchange ends with an :class:`HttpAnswer` or a typed MeterError:
+:class:`MeterConnectionError` when nothing took the connection, :class:`NoAnswerError`
+when something did but sent no complete answer in time (or hung up), and
+:class:`MeterResponseError` when what came back is no HTTP answer this client reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Final, NamedTuple, cast
+
+from .models import MeterConnectionError, MeterResponseError, NoAnswerError
+
+# The status line and headers of a meter's answer are a few hundred bytes.
+MAX_HEAD: Final = 16 * 1024
+MAX_HEADERS: Final = 64
+# Interim (1xx) answers skipped before the final one.
+MAX_INTERIM: Final = 4
+# A chunk-size line (hex digits and extensions).
+MAX_CHUNK_LINE: Final = 1024
+# Making the connection takes at most this long (a host that is down, or dropped).
+MAX_CONNECT_TIMEOUT: Final = 5.0
+_SHOWN: Final = 32  # characters of a meter's text quoted in a message
+
+_STATUS_LINE: Final = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?:[ \t][^\r\n]*)?")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DIGITS: Final = re.compile(rb"[0-9]{1,19}")
+_HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
+# Text that may stand in a request line or a header value as it is (visible ASCII
+# and spaces): anything else cannot be sent.
+_SENDABLE: Final = re.compile(r"[\x20-\x7e]*")
+
+
+class HttpAnswer(NamedTuple):
+    """A complete answer: its status and its body (of a known length, unencoded)."""
+
+    status: int
+    body: bytes
+
+
+def connect_timeout(timeout: float) -> float:
+    """How long making the connection may take, of an exchange of ``timeout`` s.
+
+    Shorter than the exchange: when the whole exchange times out, something had taken
+    the connection, and the error says which of the two it was.
+    """
+    return min(MAX_CONNECT_TIMEOUT, timeout * 0.6)
+
+
+def _shown(data: bytes) -> str:
+    """Bytes a meter sent, short enough to quote in a message."""
+    text = data[:_SHOWN].decode("ascii", "backslashreplace")
+    return text if len(data) <= _SHOWN else f"{text}..."
+
+
+def _not_http(reason: str) -> MeterResponseError:
+    return MeterResponseError(f"not an HTTP answer: {reason}")
+
+
+def request_bytes(
+    method: str,
+    host: str,
+    port: int,
+    path: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+) -> bytes:
+    """A complete request, made once and sent as it is.
+
+    Raises ValueError when a part holds what a request cannot carry (a line break in a
+    token would start a header of the meter's choosing).
+    """
+    netloc = f"[{host}]" if ":" in host else host
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {netloc}:{port}",
+        *(f"{name}: {value}" for name, value in headers),
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
+    for line in lines:
+        if not _SENDABLE.fullmatch(line):
+            raise ValueError("a request cannot carry control characters")
+    return "\r\n".join([*lines, "", ""]).encode("ascii") + body
+
+
+class AnswerParser:
+    """One HTTP/1.x answer, parsed from bytes fed in any pieces.
+
+    :meth:`feed` returns the answer once it is complete (None until then), and
+    :meth:`feed_eof` when the peer closes; both raise a typed MeterError for what is
+    no answer, and neither stores more than :data:`MAX_HEAD` bytes of head and
+    ``max_body`` bytes of body, whatever is fed.
+    """
+
+    def __init__(self, max_body: int) -> None:
+        """Refuse bodies longer than ``max_body`` bytes."""
+        self.max_body = max_body
+        self.received = 0  # bytes fed, in all
+        self._buffer = bytearray()
+        self._status = 0
+        self._interim = 0
+        self._length: int | None = None  # of the body, when sent with one
+        self._chunked = False
+        self._chunk_left = (
+            -1
+        )  # bytes of the current chunk still to come; -1: a size line
+        self._trailers = -1  # trailer lines read, once the last chunk is in
+        self._body = bytearray()
+        self._in_head = True
+        self._answer: HttpAnswer | None = None
+
+    def feed(self, data: bytes) -> HttpAnswer | None:
+        """Take the next bytes; the answer once complete."""
+        if self._answer is not None:
+            return self._answer  # what follows a complete answer is not read
+        self.received += len(data)
+        self._buffer += data
+        while self._in_head:
+            if not self._head():
+                return None
+        if self._chunked:
+            self._chunks()
+        else:
+            self._take_body()
+        return self._answer
+
+    def feed_eof(self) -> HttpAnswer:
+        """The peer closed: the answer, if it was complete or ends with the connection."""
+        if self._answer is not None:
+            return self._answer
+        if self._in_head:
+            if self.received == 0:
+                raise NoAnswerError("the meter closed the connection without an answer")
+            raise NoAnswerError(
+                f"the meter closed the connection after {self.received} bytes, "
+                "before the answer's headers ended"
+            )
+        if self._length is None and not self._chunked:
+            return self._finish()  # no length: the answer ends with the connection
+        raise NoAnswerError(
+            f"the meter closed the connection after {len(self._body)} bytes of the "
+            "answer's body, before it ended"
+        )
+
+    def _finish(self) -> HttpAnswer:
+        self._answer = HttpAnswer(self._status, bytes(self._body))
+        self._buffer.clear()
+        return self._answer
+
+    def _too_long(self) -> MeterResponseError:
+        return MeterResponseError(f"response of more than {self.max_body} bytes")
+
+    def _head(self) -> bool:
+        """Parse the head if it is complete (True), or wait for more (False)."""
+        buffer = self._buffer
+        if buffer[:5] != b"HTTP/"[: len(buffer)]:
+            raise _not_http(f"it starts with {_shown(bytes(buffer))!r}")
+        end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
+        if end < 0:
+            if len(buffer) > MAX_HEAD:
+                raise _not_http(f"its headers are longer than {MAX_HEAD} bytes")
+            return False
+        lines = bytes(buffer[:end]).split(b"\r\n")
+        del buffer[: end + 4]
+        match = _STATUS_LINE.fullmatch(lines[0])
+        if match is None:
+            raise _not_http(f"status line {_shown(lines[0])!r}")
+        if len(lines) - 1 > MAX_HEADERS:
+            raise _not_http(f"more than {MAX_HEADERS} headers")
+        status = int(match[1])
+        headers = self._headers(lines[1:])
+        if status < 200:
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise _not_http(f"more than {MAX_INTERIM} interim answers")
+            return True  # an interim answer: the final one follows
+        self._status = status
+        self._in_head = False
+        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if encoding not in (b"", b"identity"):
+            raise MeterResponseError(f"response is compressed ({_shown(encoding)})")
+        transfer = headers.get(b"transfer-encoding")
+        length = headers.get(b"content-length")
+        if status in (204, 304):
+            self._length = 0
+        elif transfer is not None:
+            # The last coding must be chunked (RFC 9112 6.1); a length beside it is
+            # ignored. No other coding is read.
+            if transfer.strip().lower() != b"chunked":
+                raise _not_http(f"transfer coding {_shown(transfer)!r}")
+            self._chunked = True
+        elif length is not None:
+            if not _DIGITS.fullmatch(length.strip()):
+                raise _not_http(f"length {_shown(length)!r}")
+            self._length = int(length)
+            if self._length > self.max_body:
+                raise MeterResponseError(
+                    f"response of {self._length} bytes, more than {self.max_body}"
+                )
+        return True
+
+    @staticmethod
+    def _headers(lines: list[bytes]) -> dict[bytes, bytes]:
+        """The headers this client reads, by lower-case name."""
+        headers: dict[bytes, bytes] = {}
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            if not colon or not _TOKEN.fullmatch(name):
+                raise _not_http(f"header line {_shown(line)!r}")
+            key = name.lower()
+            value = value.strip(b" \t")
+            if key in headers and headers[key] != value:
+                if key == b"content-length":
+                    raise _not_http("two different lengths")
+                headers[key] += b"," + value  # a list spread over lines (RFC 9110 5.3)
+            else:
+                headers[key] = value
+        return headers
+
+    def _take_body(self) -> None:
+        """Move body bytes from the buffer, up to the length or the cap."""
+        if self._buffer:
+            wanted = self.max_body + 1 if self._length is None else self._length
+            self._body += self._buffer[: wanted - len(self._body)]
+            self._buffer.clear()
+            if len(self._body) > self.max_body:
+                raise self._too_long()
+        if self._length is not None and len(self._body) >= self._length:
+            self._finish()
+
+    def _chunks(self) -> None:
+        """Take every complete chunk in the buffer."""
+        buffer = self._buffer
+        while self._answer is None:
+            if self._chunk_left < 0:
+                end = buffer.find(b"\r\n", 0, MAX_CHUNK_LINE + 2)
+                if end < 0:
+                    if len(buffer) > MAX_CHUNK_LINE:
+                        raise _not_http("a chunk line is too long")
+                    return
+                line = bytes(buffer[:end])
+                del buffer[: end + 2]
+                if self._trailers >= 0:
+                    self._trailers += 1
+                    if not line:
+                        self._finish()
+                    elif self._trailers > MAX_HEADERS:
+                        raise _not_http(f"more than {MAX_HEADERS} trailer lines")
+                    continue
+                size = line.partition(b";")[0].strip(b" \t")
+                if not _HEX.fullmatch(size):
+                    raise _not_http(f"chunk size {_shown(line)!r}")
+                self._chunk_left = int(size, 16)
+                if self._chunk_left == 0:
+                    self._trailers = 0
+                    self._chunk_left = -1
+                elif len(self._body) + self._chunk_left > self.max_body:
+                    raise self._too_long()
+                continue
+            if self._chunk_left > 0:
+                taken = buffer[: self._chunk_left]
+                self._body += taken
+                del buffer[: len(taken)]
+                self._chunk_left -= len(taken)
+                if self._chunk_left:
+                    return
+            if len(buffer) < 2:
+                return
+            if buffer[:2] != b"\r\n":
+                raise _not_http("a chunk does not end where its size says")
+            del buffer[:2]
+            self._chunk_left = -1
+
+
+class _Exchange(asyncio.Protocol):
+    """One request and its answer on one connection."""
+
+    def __init__(self, request: bytes, max_body: int) -> None:
+        self.request = request
+        self.parser = AnswerParser(max_body)
+        self.answer: asyncio.Future[HttpAnswer] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # what TCP connections are
+        self.transport.write(self.request)
+
+    def _settle(self, outcome: HttpAnswer | BaseException) -> None:
+        if self.answer.done():
+            return
+        if isinstance(outcome, BaseException):
+            self.answer.set_exception(outcome)
+        else:
+            self.answer.set_result(outcome)
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            answer = self.parser.feed(data)
+        except (MeterResponseError, NoAnswerError) as err:
+            self._settle(err)
+            return
+        if answer is not None:
+            self._settle(answer)
+
+    def eof_received(self) -> bool:
+        try:
+            self._settle(self.parser.feed_eof())
+        except (MeterResponseError, NoAnswerError) as err:
+            self._settle(err)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.answer.done():
+            return
+        if exc is None:
+            self.eof_received()
+        else:
+            self._settle(NoAnswerError(f"the connection broke: {exc}"))
+
+
+@lru_cache(maxsize=256)
+def _stagger(host: str) -> float | None:
+    """How long to wait before trying a host's next address alongside (RFC 8305).
+
+    A name may have several addresses, and one that is down must not take the whole
+    connect timeout. An address is one address: no race to set up (it costs a task).
+    """
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return 0.25
+    return None
+
+
+async def exchange(
+    host: str, port: int, request: bytes, *, timeout: float, max_body: int
+) -> HttpAnswer:
+    """Send ``request`` (from :func:`request_bytes`) and read the answer.
+
+    All within ``timeout`` seconds, the connection within :func:`connect_timeout`; raises
+    a typed MeterError otherwise (see the module's description), never another error.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    protocol = _Exchange(request, max_body)
+    try:
+        async with asyncio.timeout(connect_timeout(timeout)):
+            await loop.create_connection(
+                lambda: protocol, host, port, happy_eyeballs_delay=_stagger(host)
+            )
+    except TimeoutError as err:
+        raise MeterConnectionError(
+            f"no connection within {connect_timeout(timeout):g} s"
+        ) from err
+    except (OSError, ValueError) as err:
+        # OSError: refused, unreachable, the name unknown; the others: a host name
+        # that is no name.
+        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise MeterConnectionError(text) from err
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await protocol.answer
+    except TimeoutError as err:
+        raise NoAnswerError(f"connected, but no answer within {timeout:g} s") from err
+    finally:
+        if protocol.transport is not None:
+            protocol.transport.close()
