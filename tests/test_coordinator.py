@@ -163,6 +163,29 @@ async def test_another_meter_at_the_address_is_refused_with_a_repair_issue(
 
 
 @pytest.mark.freeze_time(START)
+async def test_an_issue_from_before_a_restart_goes_with_the_first_answer(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    # Issues are kept in the registry over a restart; the meter that answers right
+    # again must not leave one behind (most polls do not look).
+    issue_id = f"wrong_meter_{init_integration.entry_id}"
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="wrong_meter",
+        translation_placeholders={"title": init_integration.title},
+    )
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+@pytest.mark.freeze_time(START)
 async def test_at_most_ten_meters_are_polled_at_once(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, socket_enabled: None
 ) -> None:

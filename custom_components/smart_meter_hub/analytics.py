@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
@@ -75,6 +76,12 @@ class AnalyticsState:
     high_hysteresis_w: float
 
 
+@lru_cache(maxsize=64)
+def _window_text(start: time, end: time) -> str:
+    """The window as it is shown (``01:00-05:00``): worked out once per window."""
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
 def _time(value: Any, default: time) -> time:
     try:
         return time.fromisoformat(str(value))
@@ -117,7 +124,7 @@ class MeterAnalytics:
             night=last,
             phantom=None if baseline is None else baseline > self.phantom_threshold_w,
             high=self.high.on,
-            window=f"{self.night.start:%H:%M}-{self.night.end:%H:%M}",
+            window=_window_text(self.night.start, self.night.end),
             phantom_threshold_w=self.phantom_threshold_w,
             next_night_at=self.night.next_result_at(now),
             high_threshold_w=self.high.threshold_w,

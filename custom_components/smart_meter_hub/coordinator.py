@@ -133,6 +133,9 @@ class MeterIssues:
         self.entry = entry
         self.kind = kind
         self.silent_since: datetime | None = None
+        # Whether an issue may be raised: one from before a restart is still in the
+        # registry, so the first answer clears them all; then only one raised since.
+        self._raised = True
 
     def _set(self, key: str | None, present: bool, **placeholders: str) -> None:
         if key is None:
@@ -141,6 +144,7 @@ class MeterIssues:
         if not present:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
+        self._raised = True
         ir.async_create_issue(
             self.hass,
             DOMAIN,
@@ -167,13 +171,16 @@ class MeterIssues:
 
     def answered(self) -> None:
         """A poll succeeded: nothing is left for the user to do."""
+        if self.silent_since is not None:
+            LOGGER.info("%s answers again", self.entry.title)
+        self.silent_since = None
+        if not self._raised:
+            return  # the usual poll: nothing to clear
+        self._raised = False
         self._set(WRONG_METER_ISSUE, False)
         self._set(self.kind.pending_issue, False)
         if self.kind.silent_issue is not None:
-            if self.silent_since is not None:
-                LOGGER.info("%s answers again", self.entry.title)
             self._set(self.kind.silent_issue[1], False)
-        self.silent_since = None
 
 
 class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):

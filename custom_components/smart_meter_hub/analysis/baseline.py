@@ -24,6 +24,8 @@ DEFAULT_HIGH_HYSTERESIS_W: Final = 500.0
 MIN_COVERAGE: Final = 0.5
 # A sample stands for the time until the next one, but never for longer than this.
 MAX_SAMPLE_SPAN: Final = timedelta(minutes=10)
+# Nights' windows remembered (a sample looks at most four nights around its own).
+_WINDOWS_KEPT: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,11 @@ class NightBaseline:
         self._minimum: float | None = None
         self._covered = 0.0
         self._previous: tuple[datetime, float | None] | None = None
+        # Windows worked out, by night and window: a sample asks for the same few
+        # nights' windows several times, at every poll.
+        self._windows: dict[
+            tuple[date, time, time, tzinfo], tuple[datetime, datetime]
+        ] = {}
 
     def window(self, night: date) -> tuple[datetime, datetime]:
         """The window of ``night`` (the date on which it starts), in UTC.
@@ -65,10 +72,17 @@ class NightBaseline:
         Arithmetic on aware datetimes that share a time zone ignores daylight-saving
         changes, so every comparison and duration here is in UTC.
         """
+        key = (night, self.start, self.end, self.time_zone)
+        if (known := self._windows.get(key)) is not None:
+            return known
         start = datetime.combine(night, self.start, self.time_zone)
         end_day = night if self.end > self.start else night + timedelta(days=1)
         end = datetime.combine(end_day, self.end, self.time_zone)
-        return start.astimezone(UTC), end.astimezone(UTC)
+        window = start.astimezone(UTC), end.astimezone(UTC)
+        if len(self._windows) >= _WINDOWS_KEPT:
+            self._windows.clear()
+        self._windows[key] = window
+        return window
 
     def next_result_at(self, when: datetime) -> datetime:
         """When the next night's result is known (UTC).
