@@ -111,7 +111,7 @@ async def measure_polls(
             # would start zeroconf on every network interface).
             resolver = patch(
                 "homeassistant.helpers.aiohttp_client._async_make_resolver",
-                return_value=aiohttp.ThreadedResolver(),
+                return_value=_SystemResolver(),
             )
             resolver.start()
             await async_setup_component(hass, "homeassistant", {})
@@ -183,6 +183,16 @@ async def idle_cpu_seconds(
     return measured.cpu_seconds
 
 
+class _SystemResolver(aiohttp.ThreadedResolver):
+    """aiohttp's resolver through the system's, closed as Home Assistant closes its own.
+
+    Newer Home Assistant closes its session's resolver with ``real_close``.
+    """
+
+    async def real_close(self) -> None:
+        await self.close()
+
+
 @contextlib.asynccontextmanager
 async def _home_assistant() -> AsyncIterator[HomeAssistant]:
     """A fresh Home Assistant (core only), names resolved by the system resolver."""
@@ -193,7 +203,7 @@ async def _home_assistant() -> AsyncIterator[HomeAssistant]:
             # would start zeroconf on every network interface).
             with patch(
                 "homeassistant.helpers.aiohttp_client._async_make_resolver",
-                return_value=aiohttp.ThreadedResolver(),
+                return_value=_SystemResolver(),
             ):
                 await async_setup_component(hass, "homeassistant", {})
                 await hass.async_block_till_done()
@@ -201,6 +211,20 @@ async def _home_assistant() -> AsyncIterator[HomeAssistant]:
                 for entry in hass.config_entries.async_entries():
                     await hass.config_entries.async_unload(entry.entry_id)
                 await hass.async_stop(force=True)
+        _cancel_leftover_timers()
+
+
+def _cancel_leftover_timers() -> None:
+    """Cancel the timers a stopped Home Assistant left on the loop.
+
+    An integration set up from YAML (`rest`) is not unloaded, and its coordinators'
+    poll timers outlive ``async_stop``: on the loop that every run shares, they would
+    fire inside the next run's measurement (a poll of a stopped instance, failing on
+    its closed HTTP client) and be charged to the next integration.
+    """
+    loop = asyncio.get_running_loop()
+    for handle in list(getattr(loop, "_scheduled", ())):
+        handle.cancel()
 
 
 class _Clock(freezegun.api.TickingDateTimeFactory):
