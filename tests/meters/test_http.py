@@ -243,6 +243,11 @@ def test_a_request_is_complete_and_closes_its_connection() -> None:
     )
 
 
+def test_a_host_name_is_sent_in_ascii() -> None:
+    request = request_bytes("POST", "zähler.local", 80, "/", [], b"")
+    assert b"\r\nHost: xn--zhler-gra.local:80\r\n" in request
+
+
 @pytest.mark.parametrize("token", ["a\r\nX-Injected: 1", "a\nb", "caf\u00e9", "a\x00"])
 def test_a_request_that_would_carry_a_line_break_is_refused(token: str) -> None:
     with pytest.raises(ValueError, match="control characters"):

@@ -79,6 +79,25 @@ def _not_http(reason: str) -> MeterResponseError:
     return MeterResponseError(f"not an HTTP answer: {reason}")
 
 
+def _netloc(host: str) -> str:
+    """The host as the Host header names it.
+
+    An IPv6 address in brackets, a name in ASCII (``zähler.local`` is
+    ``xn--zhler-gra.local``).
+    """
+    if ":" in host:
+        return f"[{host}]"
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host  # no name: refused with the request
+
+
+def sendable(text: str) -> bool:
+    """Whether ``text`` can stand in a request as it is (visible ASCII and spaces)."""
+    return _SENDABLE.fullmatch(text) is not None
+
+
 def request_bytes(
     method: str,
     host: str,
@@ -92,17 +111,15 @@ def request_bytes(
     Raises ValueError when a part holds what a request cannot carry (a line break in a
     token would start a header of the meter's choosing).
     """
-    netloc = f"[{host}]" if ":" in host else host
     lines = [
         f"{method} {path} HTTP/1.1",
-        f"Host: {netloc}:{port}",
+        f"Host: {_netloc(host)}:{port}",
         *(f"{name}: {value}" for name, value in headers),
         f"Content-Length: {len(body)}",
         "Connection: close",
     ]
-    for line in lines:
-        if not _SENDABLE.fullmatch(line):
-            raise ValueError("a request cannot carry control characters")
+    if not all(sendable(line) for line in lines):
+        raise ValueError("a request cannot carry control characters")
     return "\r\n".join([*lines, "", ""]).encode("ascii") + body
 
 

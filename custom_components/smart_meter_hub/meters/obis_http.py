@@ -29,7 +29,7 @@ import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import quote
 
 import orjson
@@ -37,7 +37,9 @@ import orjson
 from . import http
 from .models import (
     MeterAuthError,
+    MeterConnectionError,
     MeterData,
+    MeterError,
     MeterRefusedError,
     MeterResponseError,
     MeterServerError,
@@ -399,6 +401,13 @@ def _request_body(codes: Iterable[ObisCode]) -> bytes:
     return orjson.dumps({"obisCodes": [str(code) for code in codes]})
 
 
+class _Unsendable(NamedTuple):
+    """Why a request cannot be sent: the error each attempt raises."""
+
+    error: type[MeterError]
+    reason: str
+
+
 class ObisHttpClient:
     """Read and write one OBIS HTTP JSON meter.
 
@@ -450,16 +459,26 @@ class ObisHttpClient:
         # The request's bytes, made once: every poll sends the same.
         self._poll = self._request(self._read_path, _request_body(self._codes))
 
-    def _request(self, path: str, body: bytes) -> bytes | None:
-        """A request's bytes; None when the token cannot be sent (a line break in it)."""
+    def _request(self, path: str, body: bytes) -> bytes | _Unsendable:
+        """A request's bytes, or what keeps it from being sent.
+
+        A line break in the token would add a header of the meter's choosing; a host
+        that is no name (control characters, an empty label) reaches nothing.
+        """
         try:
             return http.request_bytes(
                 "POST", self._host, self._port, path, self._headers, body
             )
         except ValueError:
-            return None
+            if all(http.sendable(value) for _, value in self._headers):
+                return _Unsendable(
+                    MeterConnectionError, f"{_shown(self._host)!r} is no host name"
+                )
+            return _Unsendable(
+                MeterAuthError, "the token holds characters no request can carry"
+            )
 
-    async def _post(self, request: bytes | None, timeout: float) -> Any:
+    async def _post(self, request: bytes | _Unsendable, timeout: float) -> Any:
         """Send ``request``; the answer's JSON, or a typed MeterError.
 
         What went wrong is told apart: nothing took the connection
@@ -469,8 +488,10 @@ class ObisHttpClient:
         its own, an HTTP 5xx (:class:`MeterServerError`). A redirect is not followed:
         the meter's API answers where it is asked.
         """
-        if request is None:
-            raise MeterAuthError("the token holds characters no request can carry")
+        if isinstance(request, _Unsendable):
+            raise request.error(
+                request.reason
+            )  # a new one each time: no growing traceback
         status, answer = await http.exchange(
             self._host, self._port, request, timeout=timeout, max_body=MAX_BODY
         )
@@ -496,7 +517,7 @@ class ObisHttpClient:
             self._request(self._read_path, _request_body(codes)), timeout
         )
 
-    async def _read(self, request: bytes | None, timeout: float) -> MeterData:
+    async def _read(self, request: bytes | _Unsendable, timeout: float) -> MeterData:
         try:
             payload = await self._post(request, timeout)
         except MeterRefusedError as err:
