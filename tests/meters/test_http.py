@@ -322,12 +322,28 @@ async def test_a_closed_port_is_no_connection(socket_enabled: None) -> None:
     assert not isinstance(caught.value, NoAnswerError)
 
 
-async def test_a_name_that_is_no_host_name_is_no_connection(
-    socket_enabled: None,
+@pytest.mark.parametrize(
+    "error",
+    [
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+        UnicodeError("label too long"),
+    ],
+)
+async def test_a_name_nothing_resolves_is_no_connection(
+    monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
-    request = request_bytes("POST", "x", 80, "/", [], b"")
-    with pytest.raises(MeterConnectionError):
-        await exchange("a" * 300, 80, request, timeout=1, max_body=LIMIT)
+    # Names are not looked up here (no resolver but loopback's): the loop's connect
+    # fails as it does for a name the resolver does not know, or cannot encode.
+    loop = asyncio.get_running_loop()
+
+    async def unknown(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(loop, "create_connection", unknown)
+    request = request_bytes("POST", "meter.invalid", 80, "/", [], b"")
+    with pytest.raises(MeterConnectionError) as caught:
+        await exchange("meter.invalid", 80, request, timeout=1, max_body=LIMIT)
+    assert not isinstance(caught.value, NoAnswerError)
 
 
 async def test_a_connection_that_is_never_made_takes_the_connect_timeout(
