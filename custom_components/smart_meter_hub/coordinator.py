@@ -133,8 +133,9 @@ class MeterIssues:
         self.entry = entry
         self.kind = kind
         self.silent_since: datetime | None = None
-        # Whether an issue may be raised: one from before a restart is still in the
-        # registry, so the first answer clears them all; then only one raised since.
+        # Whether an issue of the entry may be in the registry: one from before a
+        # restart may, so the first answer clears them all; later, only one raised
+        # since the last answer.
         self._raised = True
 
     def _set(self, key: str | None, present: bool, **placeholders: str) -> None:

@@ -1,8 +1,9 @@
 """A small HTTP/1.1 client for meters on the local network, every answer bounded.
 
-One request per connection (``Connection: close``): a meter polled once a minute has
-closed an idle connection long before the next poll, so keeping one alive saves nothing,
-and nothing is left open between polls (no file descriptor per meter, no timer).
+One request per connection (``Connection: close``): nothing is left open between polls
+(no file descriptor per meter, no timer). With polls a minute apart nothing was kept
+alive before either: Home Assistant's shared session closes an idle connection after
+15 s. What keeping one would save, where a meter allows it, ``docs/benchmarks.md`` says.
 
 Why not aiohttp: a poll of an OBIS meter is one small POST and one small answer, and a
 thousand meters make a thousand of them a minute. aiohttp's request machinery (session,
@@ -137,16 +138,14 @@ class AnswerParser:
         self.max_body = max_body
         self.received = 0  # bytes fed, in all
         self._buffer = bytearray()
-        self._status = 0
+        self._status = 0  # of the final answer, once its head is in
         self._interim = 0
         self._length: int | None = None  # of the body, when sent with one
         self._chunked = False
-        self._chunk_left = (
-            -1
-        )  # bytes of the current chunk still to come; -1: a size line
+        # Bytes of the current chunk still to come; -1: a size (or trailer) line next.
+        self._chunk_left = -1
         self._trailers = -1  # trailer lines read, once the last chunk is in
         self._body = bytearray()
-        self._in_head = True
         self._answer: HttpAnswer | None = None
 
     def feed(self, data: bytes) -> HttpAnswer | None:
@@ -155,7 +154,7 @@ class AnswerParser:
             return self._answer  # what follows a complete answer is not read
         self.received += len(data)
         self._buffer += data
-        while self._in_head:
+        while not self._status:
             if not self._head():
                 return None
         if self._chunked:
@@ -168,7 +167,7 @@ class AnswerParser:
         """The peer closed: the answer, if it was complete or ends with the connection."""
         if self._answer is not None:
             return self._answer
-        if self._in_head:
+        if not self._status:
             if self.received == 0:
                 raise NoAnswerError("the meter closed the connection without an answer")
             raise NoAnswerError(
@@ -215,13 +214,17 @@ class AnswerParser:
                 raise _not_http(f"more than {MAX_INTERIM} interim answers")
             return True  # an interim answer: the final one follows
         self._status = status
-        self._in_head = False
+        self._framing(headers)
+        return True
+
+    def _framing(self, headers: dict[bytes, bytes]) -> None:
+        """How the final answer's body comes: with a length, in chunks, or to the close."""
         encoding = headers.get(b"content-encoding", b"identity").strip().lower()
         if encoding not in (b"", b"identity"):
             raise MeterResponseError(f"response is compressed ({_shown(encoding)})")
         transfer = headers.get(b"transfer-encoding")
         length = headers.get(b"content-length")
-        if status in (204, 304):
+        if self._status in (204, 304):
             self._length = 0
         elif transfer is not None:
             # The last coding must be chunked (RFC 9112 6.1); a length beside it is
@@ -237,7 +240,6 @@ class AnswerParser:
                 raise MeterResponseError(
                     f"response of {self._length} bytes, more than {self.max_body}"
                 )
-        return True
 
     @staticmethod
     def _headers(lines: list[bytes]) -> dict[bytes, bytes]:
@@ -269,47 +271,66 @@ class AnswerParser:
             self._finish()
 
     def _chunks(self) -> None:
-        """Take every complete chunk in the buffer."""
-        buffer = self._buffer
+        """Take every complete chunk (and trailer line) in the buffer."""
         while self._answer is None:
-            if self._chunk_left < 0:
-                end = buffer.find(b"\r\n", 0, MAX_CHUNK_LINE + 2)
-                if end < 0:
-                    if len(buffer) > MAX_CHUNK_LINE:
-                        raise _not_http("a chunk line is too long")
+            if self._chunk_left >= 0:
+                if not self._chunk_data():
                     return
-                line = bytes(buffer[:end])
-                del buffer[: end + 2]
-                if self._trailers >= 0:
-                    self._trailers += 1
-                    if not line:
-                        self._finish()
-                    elif self._trailers > MAX_HEADERS:
-                        raise _not_http(f"more than {MAX_HEADERS} trailer lines")
-                    continue
-                size = line.partition(b";")[0].strip(b" \t")
-                if not _HEX.fullmatch(size):
-                    raise _not_http(f"chunk size {_shown(line)!r}")
-                self._chunk_left = int(size, 16)
-                if self._chunk_left == 0:
-                    self._trailers = 0
-                    self._chunk_left = -1
-                elif len(self._body) + self._chunk_left > self.max_body:
-                    raise self._too_long()
-                continue
-            if self._chunk_left > 0:
-                taken = buffer[: self._chunk_left]
-                self._body += taken
-                del buffer[: len(taken)]
-                self._chunk_left -= len(taken)
-                if self._chunk_left:
-                    return
-            if len(buffer) < 2:
+            elif (line := self._line()) is None:
                 return
-            if buffer[:2] != b"\r\n":
-                raise _not_http("a chunk does not end where its size says")
-            del buffer[:2]
-            self._chunk_left = -1
+            elif self._trailers >= 0:
+                self._trailer(line)
+            else:
+                self._chunk_size(line)
+
+    def _line(self) -> bytes | None:
+        """The next line of the buffer (taken out), or None until it is complete."""
+        end = self._buffer.find(b"\r\n", 0, MAX_CHUNK_LINE + 2)
+        if end < 0:
+            if len(self._buffer) > MAX_CHUNK_LINE:
+                raise _not_http("a chunk line is too long")
+            return None
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 2]
+        return line
+
+    def _chunk_size(self, line: bytes) -> None:
+        """A chunk's size line: the chunk's data follows, or (size 0) the trailers."""
+        size = line.partition(b";")[0].strip(b" \t")
+        if not _HEX.fullmatch(size):
+            raise _not_http(f"chunk size {_shown(line)!r}")
+        if (left := int(size, 16)) == 0:
+            self._trailers = 0
+        elif len(self._body) + left > self.max_body:
+            raise self._too_long()
+        else:
+            self._chunk_left = left
+
+    def _trailer(self, line: bytes) -> None:
+        """A trailer line, skipped; the empty one ends the answer."""
+        self._trailers += 1
+        if not line:
+            self._finish()
+        elif self._trailers > MAX_HEADERS:
+            raise _not_http(f"more than {MAX_HEADERS} trailer lines")
+
+    def _chunk_data(self) -> bool:
+        """Take the current chunk's data and its line end; False until they are in."""
+        buffer = self._buffer
+        if self._chunk_left:
+            taken = buffer[: self._chunk_left]
+            self._body += taken
+            del buffer[: len(taken)]
+            self._chunk_left -= len(taken)
+            if self._chunk_left:
+                return False
+        if len(buffer) < 2:
+            return False
+        if buffer[:2] != b"\r\n":
+            raise _not_http("a chunk does not end where its size says")
+        del buffer[:2]
+        self._chunk_left = -1
+        return True
 
 
 class _Exchange(asyncio.Protocol):

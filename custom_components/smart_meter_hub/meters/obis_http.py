@@ -436,10 +436,8 @@ class ObisHttpClient:
             read_path if read_path.startswith("/") else f"/{read_path}", safe=_PATH_SAFE
         )
         self._headers = [
-            (
-                "Accept-Encoding",
-                "identity",
-            ),  # so that the size cap holds for what is parsed
+            # Uncompressed, so that the size cap holds for what is parsed.
+            ("Accept-Encoding", "identity"),
             ("Content-Type", "application/json"),
         ]
         if token:
@@ -489,9 +487,8 @@ class ObisHttpClient:
         the meter's API answers where it is asked.
         """
         if isinstance(request, _Unsendable):
-            raise request.error(
-                request.reason
-            )  # a new one each time: no growing traceback
+            # A new error each time: one raised again would grow its traceback.
+            raise request.error(request.reason)
         status, answer = await http.exchange(
             self._host, self._port, request, timeout=timeout, max_body=MAX_BODY
         )
