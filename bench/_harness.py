@@ -104,51 +104,36 @@ async def measure_polls(
     ``count`` reads the meter side's request counter; ``counted`` is its increase.
     ``pause``: real seconds between polls (for meters that drop idle connections).
     """
-    with tempfile.TemporaryDirectory() as config_dir:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
-            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
-            # Loopback only: resolve names with the system resolver, not mDNS (which
-            # would start zeroconf on every network interface).
-            resolver = patch(
-                "homeassistant.helpers.aiohttp_client._async_make_resolver",
-                return_value=_SystemResolver(),
-            )
-            resolver.start()
-            await async_setup_component(hass, "homeassistant", {})
-            await hass.async_block_till_done()
-            rss_before = rss_kib()
-            await setup(hass)
+    async with _home_assistant() as hass:
+        rss_before = rss_kib()
+        await setup(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        memory = rss_kib() - rss_before
+
+        worst_lag = 0.0
+        running = True
+
+        async def watch_loop() -> None:
+            nonlocal worst_lag
+            while running:
+                start = time.perf_counter()
+                await asyncio.sleep(0.005)
+                worst_lag = max(worst_lag, time.perf_counter() - start - 0.005)
+
+        before = await count()
+        watcher = asyncio.create_task(watch_loop())
+        cpu = 0.0
+        now = dt_util.utcnow()
+        for cycle in range(1, cycles + 1):
+            started = time.process_time()
+            async_fire_time_changed(hass, now + step * cycle)
             await hass.async_block_till_done(wait_background_tasks=True)
-            memory = rss_kib() - rss_before
-
-            worst_lag = 0.0
-            running = True
-
-            async def watch_loop() -> None:
-                nonlocal worst_lag
-                while running:
-                    start = time.perf_counter()
-                    await asyncio.sleep(0.005)
-                    worst_lag = max(worst_lag, time.perf_counter() - start - 0.005)
-
-            before = await count()
-            watcher = asyncio.create_task(watch_loop())
-            cpu = 0.0
-            now = dt_util.utcnow()
-            for cycle in range(1, cycles + 1):
-                started = time.process_time()
-                async_fire_time_changed(hass, now + step * cycle)
-                await hass.async_block_till_done(wait_background_tasks=True)
-                cpu += time.process_time() - started
-                if pause:  # not counted: Home Assistant idles, the meter drops us
-                    await asyncio.sleep(pause)
-            running = False
-            await watcher
-            counted = await count() - before
-            for entry in hass.config_entries.async_entries():
-                await hass.config_entries.async_unload(entry.entry_id)
-            await hass.async_stop(force=True)
-            resolver.stop()
+            cpu += time.process_time() - started
+            if pause:  # not counted: Home Assistant idles, the meter drops us
+                await asyncio.sleep(pause)
+        running = False
+        await watcher
+        counted = await count() - before
     return Measured(cpu, worst_lag, memory, counted)
 
 

@@ -37,6 +37,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.smart_meter_hub.meters import http
+from custom_components.smart_meter_hub.meters.obis import DEFAULT_CODES
+from custom_components.smart_meter_hub.meters.obis_http import (
+    DEFAULT_READ_PATH,
+    MAX_BODY,
+)
+
 from . import _harness
 from ._harness import (
     by_meter_count,
@@ -240,22 +247,18 @@ async def _exchange_cpu(
 async def exchanges(count: int) -> None:
     """The HTTP exchange of a poll alone: aiohttp against ``meters.http``, one run.
 
-    Without Home Assistant, against one simulated meter. aiohttp as Home Assistant's shared session has it, once on a new connection per
-    request (what polls a minute apart get: the session keeps an idle connection 15 s)
-    and once on a kept-alive one (polls seconds apart).
+    Without Home Assistant, against one simulated meter. aiohttp as Home Assistant's
+    shared session has it, once on a new connection per request (what polls a minute
+    apart get: the session keeps an idle connection 15 s) and once on a kept-alive one
+    (polls seconds apart).
     """
-    from custom_components.smart_meter_hub.meters import http  # noqa: PLC0415
-    from custom_components.smart_meter_hub.meters.obis import (  # noqa: PLC0415
-        DEFAULT_CODES,
-    )
-
     body = json.dumps({"obisCodes": [str(code) for code in DEFAULT_CODES]}).encode()
     headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
     async with simulated_meters(1) as ports:
         port = ports[0]
-        url = f"http://127.0.0.1:{port}/api/read"
+        url = f"http://127.0.0.1:{port}{DEFAULT_READ_PATH}"
         request = http.request_bytes(
-            "POST", "127.0.0.1", port, "/api/read", headers.items(), body
+            "POST", "127.0.0.1", port, DEFAULT_READ_PATH, headers.items(), body
         )
         rows = []
         for label, connector in (
@@ -279,7 +282,7 @@ async def exchanges(count: int) -> None:
 
         async def lean() -> bytes:
             answer = await http.exchange(
-                "127.0.0.1", port, request, timeout=10, max_body=256 * 1024
+                "127.0.0.1", port, request, timeout=10, max_body=MAX_BODY
             )
             return answer.body
 
