@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,7 +36,9 @@ FUZZ = settings(
 )
 
 
-def fed(data: bytes, cuts: list[int] = (), *, eof: bool = True) -> HttpAnswer | None:  # type: ignore[assignment]
+def fed(
+    data: bytes, cuts: Sequence[int] = (), *, eof: bool = True
+) -> HttpAnswer | None:
     """What a parser makes of ``data`` arriving in the pieces ``cuts`` make."""
     parser = AnswerParser(LIMIT)
     edges = [0, *sorted(cuts), len(data)]
