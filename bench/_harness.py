@@ -105,10 +105,7 @@ async def measure_polls(
     ``pause``: real seconds between polls (for meters that drop idle connections).
     """
     async with _home_assistant() as hass:
-        rss_before = rss_kib()
-        await setup(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
-        memory = rss_kib() - rss_before
+        memory = await _set_up(hass, setup)
 
         worst_lag = 0.0
         running = True
@@ -166,6 +163,16 @@ async def idle_cpu_seconds(
     finally:
         PROFILER = profiler
     return measured.cpu_seconds
+
+
+async def _set_up(
+    hass: HomeAssistant, setup: Callable[[HomeAssistant], Awaitable[None]]
+) -> int:
+    """Run ``setup`` until all it started is done; the resident memory it added, KiB."""
+    rss_before = rss_kib()
+    await setup(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return rss_kib() - rss_before
 
 
 class _SystemResolver(aiohttp.ThreadedResolver):
@@ -339,10 +346,7 @@ async def measure_intervals(
     increase (the meters' side).
     """
     async with _home_assistant() as hass:
-        rss_before = rss_kib()
-        await setup(hass)
-        await hass.async_block_till_done(wait_background_tasks=True)
-        memory = rss_kib() - rss_before
+        memory = await _set_up(hass, setup)
 
         polls_now = 0
         handle_refresh = DataUpdateCoordinator._handle_refresh_interval  # noqa: SLF001
