@@ -29,6 +29,7 @@ from custom_components.smart_meter_hub.meters.obis_http import (
     ObisHttpClient,
     parse_body,
     parse_response,
+    read_item,
 )
 from custom_components.smart_meter_hub.meters.units import plausible
 from tests.meters.bounds import cpu_spent
@@ -251,6 +252,47 @@ def test_any_body_gives_readings_or_a_response_error(body: bytes) -> None:
     readings = outcome(lambda: parse_body(body, LogOnce("fuzz")))
     if readings is not None:
         check_readings(readings)
+
+
+# Items as meters send them at every poll: what the remembered recipes serve.
+USUAL_ITEMS = st.fixed_dictionaries(
+    {
+        "obisCode": st.sampled_from(
+            ["1-0:1.8.0.255", "1-0:16.7.0", "1-0:13.7.0", "1-0:32.7.0", "1.8.0",
+             "1-0:31.7.0", "1-0:14.7.0", "1-0:99.8.0", "0-0:96.1.0", "2-0:1.8.0"]
+        ),
+        "value": st.integers(min_value=-(2**60), max_value=2**60)
+        | st.floats(allow_nan=True, allow_infinity=True),
+    },
+    optional={
+        "unit": st.sampled_from(["kWh", "Wh", "W", "kW", "V", "A", "Hz", "°C", "kV"]),
+        "scaler": st.integers(min_value=-25, max_value=25),
+        "quality": st.sampled_from(["good", " Good ", "bad"]),
+    },
+)  # fmt: skip
+
+
+@FUZZ
+@given(item=USUAL_ITEMS | items())
+def test_a_remembered_recipe_reads_an_item_as_the_long_way_does(
+    item: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shortcut for what a meter sends at every poll changes no reading, and
+    still logs what the long way logs."""
+    caplog.clear()
+    readings = outcome(lambda: parse_response([item, item], LogOnce("meter")))
+    shortcut_logged = [record.getMessage() for record in caplog.records]
+    caplog.clear()
+    try:
+        code = ObisCode.parse(item["obisCode"])
+    except ValueError:
+        assert readings is None
+        return
+    long_way = read_item(code, item, LogOnce("meter"))
+    assert readings is not None
+    assert list(readings) == [code]
+    assert repr(readings[code]) == repr(long_way)  # NaN-safe, and 0.0 is not -0.0
+    assert shortcut_logged == [record.getMessage() for record in caplog.records]
 
 
 @FUZZ

@@ -47,7 +47,7 @@ from .models import (
     with_net_power,
 )
 from .obis import DEFAULT_CODES, LOGICAL_NAME, SERIAL, ObisCode, manufacturer_of
-from .units import canonical, plausible
+from .units import PLAUSIBLE, POWER_FACTOR_LIMIT, TINY, canonical, plausible
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,6 +73,12 @@ _SHOWN: Final = 32  # characters of a meter's text quoted in a log line
 # Codes and units whose meaning is remembered (a meter sends the same ones every poll;
 # a meter sending new ones every poll costs a lookup, never memory).
 _REMEMBERED: Final = 4096
+# What may key a remembered recipe: codes, units and qualities as text of at most this
+# many characters, scalers as integers in this range.
+_MEMORABLE_TEXT: Final = 64
+_MEMORABLE_INT: Final = 2**16
+# Integers a float holds exactly (beyond, the long way converts, or refuses, them).
+_EXACT: Final = 2**53
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 # What a configured path keeps as it is; anything else is percent-encoded.
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~%?"
@@ -233,8 +239,12 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def _reading(code: ObisCode, item: Mapping[str, Any], log: LogOnce | None) -> Reading:
-    """Turn one response item into a scaled reading in the canonical unit."""
+def read_item(code: ObisCode, item: Mapping[str, Any], log: LogOnce | None) -> Reading:
+    """Turn one response item into a scaled reading in the canonical unit.
+
+    This is the whole way, every check in turn; :func:`parse_response` takes it for
+    any item a remembered recipe does not serve, and gives the same reading.
+    """
     value = item.get("value")
     if code.a == 0:
         # Abstract objects (serial number, clock) are text, never scaled.
@@ -297,6 +307,103 @@ def _same(first: Reading, second: Reading) -> bool:
     return first == second
 
 
+class _Recipe(NamedTuple):
+    """How an item is read when it reads a number: everything but its value.
+
+    A meter sends the same code, unit, scaler and quality at every poll; only the value
+    changes. What they come to is worked out once, so that an item of an answer costs
+    a lookup, a multiplication and a range check.
+    """
+
+    code: ObisCode
+    unit: str | None
+    power: float  # 10 ** scaler
+    factor: float  # to the canonical unit
+    scaled: bool
+    # What the value may be (``units.plausible``): (lowest, highest), or None for a
+    # unit the integration does not know, where any finite number is.
+    limits: tuple[float, float] | None
+
+
+def _recipe(
+    key: object, sent: object, scaler: object, quality: object
+) -> _Recipe | None:
+    """The :class:`_Recipe` of an item sent with these, or None: take :func:`read_item`.
+
+    None for all that is not a number in a known unit, good, with a valid scaler: text
+    (abstract objects), a wrong unit, a bad quality or scaler, what is no code. Those are
+    rare, and :func:`read_item` logs them.
+    """
+    try:
+        code = ObisCode.parse(key)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    if code.a == 0:
+        return None
+    if quality is not None and (
+        not isinstance(quality, str) or quality.strip().lower() != "good"
+    ):
+        return None
+    resolved = _unit_of(code, sent)
+    power = _scaler(scaler)
+    if resolved is _WRONG_UNIT or power is None:
+        return None
+    unit, factor = resolved
+    limits = (
+        (-POWER_FACTOR_LIMIT, POWER_FACTOR_LIMIT)
+        if code.is_power_factor
+        else PLAUSIBLE.get(unit)  # type: ignore[arg-type]
+    )
+    return _Recipe(code, unit, 10**power, factor, bool(power) or factor != 1.0, limits)
+
+
+# Per code, unit, scaler and quality as sent (``typed``: ``True`` is no scaler 1).
+_remembered_recipe = lru_cache(maxsize=_REMEMBERED, typed=True)(_recipe)
+
+
+def _item_reading(
+    key: object, item: Mapping[str, Any], log: LogOnce | None
+) -> tuple[ObisCode, Reading] | None:
+    """One item's code and reading; None for an item whose code cannot be parsed.
+
+    The usual item (a short code and unit, an integer scaler, a number) takes the
+    remembered :class:`_Recipe`; anything else the long way, :func:`read_item`.
+    """
+    sent = item.get("unit")
+    scaler = item.get("scaler", 0)
+    quality = item.get("quality")
+    value = item.get("value")
+    if (
+        type(key) is str
+        and len(key) <= _MEMORABLE_TEXT
+        and (sent is None or (type(sent) is str and len(sent) <= _MEMORABLE_TEXT))
+        and type(scaler) is int
+        and -_MEMORABLE_INT < scaler < _MEMORABLE_INT
+        and (
+            quality is None
+            or (type(quality) is str and len(quality) <= _MEMORABLE_TEXT)
+        )
+        and (type(value) is float or (type(value) is int and -_EXACT < value < _EXACT))
+        and (recipe := _remembered_recipe(key, sent, scaler, quality)) is not None
+    ):
+        number = float(value)
+        result = number * recipe.power * recipe.factor if recipe.scaled else number
+        limits = recipe.limits
+        if (limits is None and math.isfinite(result)) or (
+            limits is not None
+            and limits[0] <= result <= limits[1]
+            and (result == 0.0 or abs(result) >= TINY)
+        ):
+            return recipe.code, Reading(result, recipe.unit)
+        return recipe.code, read_item(recipe.code, item, log)  # no value; logged there
+    try:
+        code = ObisCode.parse(key)  # type: ignore[arg-type]
+    except ValueError:
+        _LOGGER.debug("Skipping item with unknown OBIS code %s", _shown(key))
+        return None
+    return code, read_item(code, item, log)
+
+
 def parse_response(payload: Any, log: LogOnce | None = None) -> dict[ObisCode, Reading]:
     """Parse any of the three response formats into readings.
 
@@ -307,7 +414,7 @@ def parse_response(payload: Any, log: LogOnce | None = None) -> dict[ObisCode, R
     Raises :class:`MeterResponseError` when there is nothing to read, or more than
     :data:`MAX_ITEMS` items; never anything else, whatever ``payload`` is.
     """
-    items: list[tuple[Any, Mapping[str, Any]]]
+    items: Iterable[tuple[Any, Mapping[str, Any]]]
     if isinstance(payload, dict) and isinstance(payload.get("readings"), list):
         payload = payload["readings"]
     if isinstance(payload, list | dict) and len(payload) > MAX_ITEMS:
@@ -315,25 +422,19 @@ def parse_response(payload: Any, log: LogOnce | None = None) -> dict[ObisCode, R
             f"response holds {len(payload)} items, more than {MAX_ITEMS}"
         )
     if isinstance(payload, list):
-        items = [
+        items = (
             (item.get("obisCode"), item) for item in payload if isinstance(item, dict)
-        ]
+        )
     elif isinstance(payload, dict):
-        items = [(key, {"value": value}) for key, value in payload.items()]
+        items = ((key, {"value": value}) for key, value in payload.items())
     else:
         raise MeterResponseError("response is neither a list nor an object")
     readings: dict[ObisCode, Reading] = {}
     ambiguous: set[ObisCode] = set()
     for key, item in items:
-        try:
-            code = ObisCode.parse(key)
-        except ValueError:
-            _LOGGER.debug(
-                "Skipping item with unknown OBIS code %s",
-                _shown(key),
-            )
+        if (parsed := _item_reading(key, item, log)) is None:
             continue
-        reading = _reading(code, item, log)
+        code, reading = parsed
         if code not in readings:
             readings[code] = reading
         elif not _same(readings[code], reading):
