@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
+import os
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -349,23 +352,100 @@ async def test_a_name_nothing_resolves_is_no_connection(
 
 
 async def test_a_connection_that_is_never_made_takes_the_connect_timeout(
+    socket_enabled: None,
+) -> None:
+    # A listening socket whose queue is full drops what else knocks: the connection
+    # is never made, as with a host that drops the attempt.
+    with socket.socket() as full, socket.socket() as first:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        first.connect(full.getsockname())
+        with pytest.raises(
+            MeterConnectionError, match=r"no connection within 0\.6 s"
+        ) as caught:
+            await _exchange(full.getsockname()[1], timeout=1.0)
+    assert not isinstance(caught.value, NoAnswerError)
+    assert connect_timeout(1.0) == pytest.approx(0.6)
+    assert connect_timeout(60.0) == 5.0
+
+
+async def test_a_name_whose_connection_is_never_made_takes_the_connect_timeout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A host that drops the connection attempt cannot exist on loopback: the loop's
-    # connect is made to wait, as it would for such a host.
+    # A name's connection is the loop's to make (it resolves, and races addresses):
+    # made to wait here, as it would for a host that drops the attempt.
     loop = asyncio.get_running_loop()
 
     async def never(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(3600)
 
     monkeypatch.setattr(loop, "create_connection", never)
-    with pytest.raises(
-        MeterConnectionError, match=r"no connection within 0\.6 s"
-    ) as caught:
-        await _exchange(9, timeout=1.0)
+    request = request_bytes("POST", "meter.invalid", 80, "/", [], b"")
+    with pytest.raises(MeterConnectionError, match=r"no connection within 0\.6 s"):
+        await exchange("meter.invalid", 80, request, timeout=1.0, max_body=LIMIT)
+
+
+async def test_a_long_request_is_sent_whole_as_the_socket_takes_it(
+    socket_enabled: None,
+) -> None:
+    # Far more than a socket takes at once: the rest goes when the meter reads.
+    body = b"x" * (32 * 1024 * 1024)
+    handler = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    async with serving(handler) as port:
+        request = request_bytes("POST", "127.0.0.1", port, "/", [], body)
+        answer = await exchange("127.0.0.1", port, request, timeout=10, max_body=LIMIT)
+    assert answer == HttpAnswer(200, b"{}")
+
+
+async def test_a_meter_that_resets_the_connection_gave_no_answer(
+    socket_enabled: None,
+) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        sock = writer.get_extra_info("socket")
+        # Closing with a zero linger time resets the connection instead of ending it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async with serving(reset) as port:
+        with pytest.raises(NoAnswerError, match="the connection broke"):
+            await _exchange(port)
+
+
+class _Unreachable(socket.socket):
+    """A socket on a host whose network is down: its connect fails at once."""
+
+    def connect(self, address: Any) -> None:
+        raise OSError(errno.ENETUNREACH, os.strerror(errno.ENETUNREACH))
+
+
+def _no_descriptors(*args: Any, **kwargs: Any) -> socket.socket:
+    raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+
+@pytest.mark.parametrize(
+    ("make_socket", "reason"),
+    [(_Unreachable, "Network is unreachable"), (_no_descriptors, "Too many open")],
+)
+async def test_a_socket_that_cannot_connect_is_no_connection(
+    monkeypatch: pytest.MonkeyPatch, make_socket: Any, reason: str
+) -> None:
+    # Neither exists on loopback: a network that is down, a process out of file
+    # descriptors.
+    monkeypatch.setattr(socket, "socket", make_socket)
+    with pytest.raises(MeterConnectionError, match=reason) as caught:
+        await _exchange(80)
     assert not isinstance(caught.value, NoAnswerError)
-    assert connect_timeout(1.0) == pytest.approx(0.6)
-    assert connect_timeout(60.0) == 5.0
+
+
+async def test_a_meter_by_name_that_stops_mid_answer_is_no_answer_in_time(
+    socket_enabled: None,
+) -> None:
+    handler = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", pause=1)
+    async with serving(handler) as port:
+        request = request_bytes("POST", "localhost", port, "/", [], b"{}")
+        with pytest.raises(NoAnswerError, match=r"no answer within 0\.5 s"):
+            await exchange("localhost", port, request, timeout=0.5, max_body=LIMIT)
 
 
 async def test_a_host_name_is_resolved_and_any_of_its_addresses_answers(
