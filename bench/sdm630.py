@@ -34,6 +34,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.smart_meter_hub.kinds.eastron.const import CONF_SPACING
 from custom_components.smart_meter_hub.meters.eastron import SDM630
 from meter_sim.sdm630 import Sdm630Gateway, SimulatedSdm630
 
@@ -101,9 +102,12 @@ async def simulated_gateway(
         yield transactions
 
 
-async def setup_smart_meter_hub(hass: HomeAssistant, meters: int) -> None:
+async def setup_smart_meter_hub(
+    hass: HomeAssistant, meters: int, options: dict[str, Any] | None = None
+) -> None:
     """One entry for the gateway with every meter, as the config flow creates it."""
     entry = MockConfigEntry(
+        options=options or {},
         domain="smart_meter_hub",
         unique_id=f"127.0.0.1:{PORT}",
         title="SDM630 gateway",
@@ -172,16 +176,13 @@ async def measure(
     # Smart Meter Hub reads every meter of the gateway at each of the entry's polls;
     # core modbus reads each register once an interval (simulated time: the steps,
     # and the real time the polls took).
-    if label == "smart_meter_hub":
+    ours = label.startswith("smart_meter_hub")
+    if ours:
         polls = measured.polls * meters
     else:
         polls = round(measured.simulated_seconds / INTERVAL.total_seconds()) * meters
     per_meter = measured.counted / polls
-    counts = (
-        [count for _start, count in BLOCKS]
-        if label == "smart_meter_hub"
-        else [2] * len(REGISTERS)
-    )
+    counts = [count for _start, count in BLOCKS] if ours else [2] * len(REGISTERS)
     return Result(
         label,
         meters,
@@ -192,6 +193,31 @@ async def measure(
         measured.memory_kib / meters,
         rtu_bus_seconds(counts) * meters,
     )
+
+
+# Smart Meter Hub with no pause between requests (request spacing 0 ms in the entry's
+# options), and without the extra pause when the unit id changes (no option: set on
+# the connection). Not a way to run it on RS485 meters: what its pauses cost.
+UNPACED = "smart_meter_hub, no pauses"
+
+
+async def unpaced(hass: HomeAssistant, meters: int) -> None:
+    """:func:`setup_smart_meter_hub` with no pause before any request."""
+    await setup_smart_meter_hub(hass, meters, {CONF_SPACING: 0})
+    (entry,) = hass.config_entries.async_entries("smart_meter_hub")
+    entry.runtime_data.backend.connection.UNIT_CHANGE_PAUSE = 0.0
+
+
+async def waiting_charge_ms(seconds: float, sleeps: int = 30) -> float:
+    """CPU ms this process is charged per ``asyncio.sleep(seconds)``, doing nothing else.
+
+    On real hardware a few µs; on some virtual machines far more, and then every pause
+    an integration keeps costs CPU time in this benchmark.
+    """
+    started = time.process_time()
+    for _ in range(sleeps):
+        await asyncio.sleep(seconds)
+    return (time.process_time() - started) * 1000 / sleeps
 
 
 def _ratio(result: Result, results: list[Result]) -> str:
@@ -228,9 +254,10 @@ async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
         idle = await idle_cpu_seconds(cycles, INTERVAL, spread_step(INTERVAL, size))
         for label, setup in (
             ("smart_meter_hub", setup_smart_meter_hub),
+            (UNPACED, unpaced),
             ("core modbus", setup_core_modbus),
         ):
-            if only and label != only:
+            if only and not label.startswith(only):
                 continue
             async with simulated_gateway(size) as transactions:
                 result = await measure(label, size, setup, transactions, cycles, idle)
@@ -246,6 +273,10 @@ async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
             )
             results.append(result)
     print()
+    print(
+        f"This machine charges {await waiting_charge_ms(0.06):.2f} ms of CPU time for "
+        "each 60 ms the event loop sleeps (idle Python, asyncio.sleep)."
+    )
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"{cycles} poll intervals of {SCAN_SECONDS} s per run, "
