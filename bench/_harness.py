@@ -32,6 +32,7 @@ from freezegun import freeze_time
 from homeassistant import loader
 from homeassistant.const import EVENT_STATE_CHANGED
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers import frame
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -197,6 +198,9 @@ async def _home_assistant() -> AsyncIterator[HomeAssistant]:
                 "homeassistant.helpers.aiohttp_client._async_make_resolver",
                 return_value=_SystemResolver(),
             ):
+                # As Home Assistant's bootstrap does: integrations that report a
+                # deprecated call (newer core modbus does, for its own) need it.
+                frame.async_setup(hass)
                 await async_setup_component(hass, "homeassistant", {})
                 await hass.async_block_till_done()
                 yield hass

@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import functools
 import json
 import logging
 import os
@@ -31,13 +32,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import aiohttp
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.smart_meter_hub.meters import http
+from custom_components.smart_meter_hub import coordinator
+from custom_components.smart_meter_hub.coordinator import SmartMeterCoordinator
+from custom_components.smart_meter_hub.meters import http, obis_http
 from custom_components.smart_meter_hub.meters.obis import DEFAULT_CODES
 from custom_components.smart_meter_hub.meters.obis_http import (
     DEFAULT_READ_PATH,
@@ -312,6 +318,8 @@ async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
                 if only and label != only:
                     continue
                 result = await measure(label, ports, setup, cycles, idle)
+                if not result.requests_per_meter_poll:  # no figure, then
+                    raise RuntimeError(f"{label} read no meter (log lower to see why)")
                 print(
                     f"{size:>4} meters  {label:<16} {result.requests_per_meter_poll:.2f} req/meter-poll  "
                     f"{result.cpu_ms_per_meter_poll:.2f} CPU ms/meter-poll  "
@@ -332,6 +340,117 @@ async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
     print(_table(results))
 
 
+# What a poll's parts cost: Smart Meter Hub measured again with one more part made free
+# in each run (patched out: a measurement, not a way to run it). The difference between
+# two rows is what the part cost.
+PART_STAGES: tuple[str, ...] = (
+    "everything",
+    "no state writes",
+    "... and the meter's answer from memory (no connection)",
+    "... and the answer's parse from memory",
+    "... and no update of the coordinator's data (no counters' guard, analytics)",
+    "... and no entity updates (left: the timer, the coordinator, this harness)",
+)
+
+
+def _free_parts(stage: int) -> contextlib.ExitStack:
+    """Patch out the parts of a poll that :data:`PART_STAGES` ``[:stage + 1]`` free."""
+    stack = contextlib.ExitStack()
+    if stage >= 1:
+        stack.enter_context(patch.object(Entity, "async_write_ha_state", _nothing))
+    if stage >= 2:
+        answers: dict[int, http.HttpAnswer] = {}
+        exchange = http.exchange
+
+        async def remembered(
+            host: str, port: int, request: bytes, **kwargs: Any
+        ) -> http.HttpAnswer:
+            if port not in answers:
+                answers[port] = await exchange(host, port, request, **kwargs)
+            return answers[port]
+
+        stack.enter_context(patch.object(http, "exchange", remembered))
+    if stage >= 3:
+        for name in ("decode_body", "parse_response"):
+            stack.enter_context(
+                patch.object(obis_http, name, _remembered(getattr(obis_http, name)))
+            )
+    if stage >= 4:
+        update = SmartMeterCoordinator._async_update_data  # noqa: SLF001
+
+        async def last_data(coordinator: SmartMeterCoordinator) -> Any:
+            return coordinator.data or await update(coordinator)
+
+        stack.enter_context(
+            patch.object(SmartMeterCoordinator, "_async_update_data", last_data)
+        )
+    if stage >= 5:
+        stack.enter_context(
+            patch.object(DataUpdateCoordinator, "async_update_listeners", _nothing)
+        )
+    return stack
+
+
+def _nothing(*_args: Any) -> None:
+    return None
+
+
+def _remembered(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function``, its result remembered per first argument (by identity)."""
+    results: dict[int, Any] = {}
+
+    def remembered(first: Any, *args: Any) -> Any:
+        if id(first) not in results:
+            results[id(first)] = (first, function(first, *args))
+        return results[id(first)][1]
+
+    return remembered
+
+
+# Smart Meter Hub with every meter's poll at the same moment of the interval, as
+# `rest` polls (not a configuration): what spreading the polls costs on this machine.
+BUNCHED = "everything, but the polls bunched as rest's"
+
+
+def _bunched() -> contextlib.AbstractContextManager[Any]:
+    """Every entry's poll at the start of the interval, as `rest`'s."""
+    return patch.object(coordinator, "poll_phase", lambda _hass, _entry_id: 0.0)
+
+
+async def parts(sizes: list[int], cycles: int) -> None:
+    """Measure what each part of Smart Meter Hub's poll costs; print a table."""
+    logging.basicConfig(level=logging.ERROR)
+    rows: list[tuple[int, str, float, str]] = []
+    for size in sizes:
+        idle = await idle_cpu_seconds(cycles, INTERVAL, spread_step(INTERVAL, size))
+        async with simulated_meters(size) as ports:
+            runs: list[tuple[str, Callable[[], contextlib.AbstractContextManager[Any]]]]
+            runs = [
+                (label, functools.partial(_free_parts, stage))
+                for stage, label in enumerate(PART_STAGES)
+            ]
+            runs.insert(1, (BUNCHED, _bunched))
+            for label, freed in runs:
+                with freed():
+                    result = await measure(
+                        label, ports, setup_smart_meter_hub, cycles, idle
+                    )
+                cpu = result.cpu_ms_per_meter_poll
+                if label == BUNCHED:
+                    cost = f"spreading: {rows[-1][2] - cpu:.2f}"
+                elif label == PART_STAGES[0]:
+                    cost = "-"
+                else:
+                    cost = f"{rows[-2 if rows[-1][1] == BUNCHED else -1][2] - cpu:.2f}"
+                rows.append((size, label, cpu, cost))
+                print(f"{size:>4} meters  {label}: {cpu:.2f}", flush=True)
+    print()
+    print("| meters | measured with | CPU ms / meter-poll | the part made free cost |")
+    print("|---:|---|---:|---:|")
+    for size, label, cpu, cost in rows:
+        print(f"| {size} | {label} | {cpu:.2f} | {cost} |")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -341,6 +460,11 @@ if __name__ == "__main__":
     parser.add_argument("--only", help="measure only this integration")
     parser.add_argument("--profile", type=Path, help="profile the measured polls")
     parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="measure what each part of Smart Meter Hub's poll costs, and stop",
+    )
+    parser.add_argument(
         "--exchanges",
         type=int,
         help="compare the HTTP clients alone, over this many exchanges, and stop",
@@ -348,6 +472,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.exchanges:
         asyncio.run(exchanges(args.exchanges))
+        sys.exit()
+    if args.parts:
+        asyncio.run(parts(args.meters, args.cycles))
         sys.exit()
     if args.profile:
         _harness.PROFILER = cProfile.Profile(time.process_time)

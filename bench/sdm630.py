@@ -261,6 +261,8 @@ async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
                 continue
             async with simulated_gateway(size) as transactions:
                 result = await measure(label, size, setup, transactions, cycles, idle)
+            if not result.transactions_per_meter_poll:  # no figure, then
+                raise RuntimeError(f"{label} read no meter (log lower to see why)")
             print(
                 f"{size:>4} meters  {label:<16} "
                 f"{result.transactions_per_meter_poll:.1f} transactions/meter/poll  "
