@@ -438,6 +438,21 @@ async def test_a_socket_that_cannot_connect_is_no_connection(
     assert not isinstance(caught.value, NoAnswerError)
 
 
+async def test_a_loop_that_watches_no_sockets_still_reads_an_address(
+    socket_enabled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows' loop has no add_writer: asyncio's own connection does the exchange.
+    loop = asyncio.get_running_loop()
+
+    def unsupported(*args: Any) -> None:
+        raise NotImplementedError
+
+    handler = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    async with serving(handler) as port:
+        monkeypatch.setattr(loop, "add_writer", unsupported)
+        assert await _exchange(port) == HttpAnswer(200, b"{}")
+
+
 async def test_a_meter_by_name_that_stops_mid_answer_is_no_answer_in_time(
     socket_enabled: None,
 ) -> None:

@@ -27,6 +27,7 @@ when something did but sent no complete answer in time (or hung up), and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import re
@@ -428,8 +429,12 @@ class _Link:
             if isinstance(err, OSError):  # unreachable, say
                 raise MeterConnectionError(_connect_error(err)) from err
             raise
+        try:
+            loop.add_writer(self._fd, self._connected)
+        except NotImplementedError:  # a loop that watches no sockets (Windows')
+            self._sock.close()
+            raise
         self._timer = loop.call_later(connect_timeout(timeout), self._not_connected)
-        loop.add_writer(self._fd, self._connected)
         self._writing = True
 
     def _fail(self, error: Exception) -> None:
@@ -545,11 +550,12 @@ async def exchange(
     loop = asyncio.get_running_loop()
     protocol = _Exchange(request, max_body)
     if (family := _address(host)) is not None:
-        link = _Link(loop, protocol, family, (host, port), timeout)
-        try:
-            return await protocol.answer
-        finally:
-            link.close()
+        with contextlib.suppress(NotImplementedError):  # else asyncio's way, below
+            link = _Link(loop, protocol, family, (host, port), timeout)
+            try:
+                return await protocol.answer
+            finally:
+                link.close()
     deadline = loop.time() + timeout
     try:
         async with asyncio.timeout(connect_timeout(timeout)):
