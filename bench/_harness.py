@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,10 +75,10 @@ class Measured:
     memory_kib: float
     counted: int
     # measure_intervals only: state writes, coordinator polls, and the most polls that
-    # started within one step of simulated time.
+    # started within one second of simulated time (on the wall clock's seconds).
     state_writes: int = 0
     polls: int = 0
-    busiest_step_polls: int = 0
+    busiest_second_polls: int = 0
     simulated_seconds: float = 0.0
     # The longest garbage collection (CPU time of the loop's thread), and its generation.
     worst_collection_seconds: float = 0.0
@@ -353,6 +354,8 @@ async def measure_intervals(
         memory = await _set_up(hass, setup)
 
         polls_now = 0
+        # The second of simulated time each measured poll started in.
+        seconds: Counter[int] | None = None
         handle_refresh = DataUpdateCoordinator._handle_refresh_interval  # noqa: SLF001
 
         async def counted_refresh(
@@ -360,6 +363,8 @@ async def measure_intervals(
         ) -> None:
             nonlocal polls_now
             polls_now += 1
+            if seconds is not None:
+                seconds[int(time.time())] += 1
             await handle_refresh(self)
 
         writes = 0
@@ -378,9 +383,8 @@ async def measure_intervals(
             _simulated_clock(loop) as frozen,
         ):
 
-            async def advance(steps: int) -> int:
+            async def advance(steps: int) -> None:
                 nonlocal polls_now
-                busiest = 0
                 for _ in range(steps):
                     polls_now = 0
                     frozen.tick(step)
@@ -388,21 +392,19 @@ async def measure_intervals(
                     await asyncio.sleep(0)
                     await asyncio.sleep(0)
                     await hass.async_block_till_done(wait_background_tasks=True)
-                    busiest = max(busiest, polls_now)
-                return busiest
 
             await advance(steps_per_interval)
             before = await count()
             unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, written)
             polls_total = 0
-            busiest = 0
+            seconds = Counter()
             with _longest_turn(loop) as longest, _longest_collection() as collection:
                 if PROFILER is not None:
                     PROFILER.enable()
                 started = time.process_time()
                 simulated_from = time.time()
                 for _ in range(intervals * steps_per_interval):
-                    busiest = max(busiest, await advance(1))
+                    await advance(1)
                     polls_total += polls_now
                 cpu = time.process_time() - started
                 simulated = time.time() - simulated_from
@@ -419,7 +421,7 @@ async def measure_intervals(
         counted,
         writes,
         polls_total,
-        busiest,
+        max(seconds.values(), default=0),
         simulated,
         worst_collection,
         generation,

@@ -7,7 +7,7 @@ configured the best way a user can (one resource per meter, a template sensor pe
 the same seven values Smart Meter Hub shows by default). Printed: HTTP requests per
 meter-poll, CPU time of the Home Assistant process per meter-poll (beyond what an idle
 Home Assistant uses over the same time) and its ratio to `rest`'s, state writes per
-meter-poll, the most polls started within one step of time, the worst event-loop lag,
+meter-poll, the most polls started within one second, the worst event-loop lag,
 and the memory each meter adds.
 
     python -m bench.obis_http [--meters 1 50 200 1000] [--cycles 3]
@@ -86,7 +86,7 @@ class Result:
     requests_per_meter_poll: float
     cpu_ms_per_meter_poll: float
     state_writes_per_meter_poll: float
-    busiest_step_polls: int
+    busiest_second_polls: int
     worst_loop_lag_ms: float
     memory_kib_per_meter: float
     worst_collection_ms: float
@@ -201,7 +201,7 @@ async def measure(
         measured.counted / polls,
         (measured.cpu_seconds - idle_cpu) * 1000 / polls,
         measured.state_writes / polls,
-        measured.busiest_step_polls,
+        measured.busiest_second_polls,
         measured.worst_lag_seconds * 1000,
         measured.memory_kib / len(ports),
         measured.worst_collection_seconds * 1000,
@@ -220,7 +220,8 @@ def _ratio(result: Result, results: list[Result]) -> str:
 def _table(results: list[Result]) -> str:
     lines = [
         "| meters | integration | HTTP requests / meter-poll | CPU / meter-poll, share of rest's "
-        "| CPU ms / meter-poll | state writes / meter-poll | most polls in one step "
+        "| CPU ms / meter-poll | state writes / meter-poll "
+        "| most polls in one second (a second's share) "
         "| worst loop lag ms | longest garbage collection ms (generation) "
         "| memory KiB / meter |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -228,7 +229,8 @@ def _table(results: list[Result]) -> str:
     lines += [
         f"| {r.meters} | {r.label} | {r.requests_per_meter_poll:.2f} | {_ratio(r, results)} "
         f"| {r.cpu_ms_per_meter_poll:.2f} | {r.state_writes_per_meter_poll:.2f} "
-        f"| {r.busiest_step_polls} | {r.worst_loop_lag_ms:.1f} "
+        f"| {r.busiest_second_polls} ({r.meters / INTERVAL.total_seconds():.1f}) "
+        f"| {r.worst_loop_lag_ms:.1f} "
         f"| {r.worst_collection_ms:.1f} ({r.worst_collection_generation}) "
         f"| {r.memory_kib_per_meter:.0f} |"
         for r in results
@@ -324,7 +326,7 @@ async def main(sizes: list[int], cycles: int, only: str | None = None) -> None:
                     f"{size:>4} meters  {label:<16} {result.requests_per_meter_poll:.2f} req/meter-poll  "
                     f"{result.cpu_ms_per_meter_poll:.2f} CPU ms/meter-poll  "
                     f"{result.state_writes_per_meter_poll:.2f} writes/meter-poll  "
-                    f"busiest step {result.busiest_step_polls} polls  "
+                    f"busiest second {result.busiest_second_polls} polls  "
                     f"lag {result.worst_loop_lag_ms:.1f} ms  "
                     f"longest collection {result.worst_collection_ms:.1f} ms "
                     f"(generation {result.worst_collection_generation})  "

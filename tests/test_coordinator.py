@@ -223,8 +223,9 @@ async def test_at_most_ten_meters_are_polled_at_once(
 async def test_polls_of_many_meters_are_spread_over_the_interval(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, socket_enabled: None
 ) -> None:
-    """Meters set up together do not poll together: each at its own moment, the same
-    one interval after interval, and the same after a reload."""
+    """Meters set up together do not poll together: each second of the interval has
+    its share of them, the same interval after interval and after a reload, and the
+    meters of one second are read at once."""
     meters = [
         SimulatedObisMeter(serial=f"S{n:02}", clock=frozen_clock) for n in range(20)
     ]
@@ -271,6 +272,12 @@ async def test_polls_of_many_meters_are_spread_over_the_interval(
             per_second[second] = per_second.get(second, 0) + 1
         assert max(per_second.values()) <= 2 * len(meters) / interval
         assert len(per_second) == interval  # every second of the interval has polls
+        # The meters of one second are read together (one wake-up of the loop).
+        read_at: dict[int, set[tuple[float, ...]]] = {}
+        for entry in entries:
+            second = int(entry.runtime_data.phase * interval)
+            read_at.setdefault(second, set()).add(tuple(seen[entry.unique_id or ""]))
+        assert all(len(moments) == 1 for moments in read_at.values()), read_at
 
         # A reload (as a restart) keeps each meter's moment.
         entry = entries[0]
