@@ -47,7 +47,7 @@ from .models import (
     with_net_power,
 )
 from .obis import DEFAULT_CODES, LOGICAL_NAME, SERIAL, ObisCode, manufacturer_of
-from .units import PLAUSIBLE, POWER_FACTOR_LIMIT, TINY, canonical, plausible
+from .units import canonical, plausible, plausible_range, within
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -239,6 +239,13 @@ def _text(value: Any) -> str | None:
     return None
 
 
+def _good(quality: object) -> bool:
+    """A reading's quality as sent: none at all, or "good" (any case or spacing)."""
+    return quality is None or (
+        isinstance(quality, str) and quality.strip().lower() == "good"
+    )
+
+
 def read_item(code: ObisCode, item: Mapping[str, Any], log: LogOnce | None) -> Reading:
     """Turn one response item into a scaled reading in the canonical unit.
 
@@ -263,10 +270,7 @@ def read_item(code: ObisCode, item: Mapping[str, Any], log: LogOnce | None) -> R
             )
         return Reading(None, _quantity(code)[1])
     unit, factor = resolved
-    quality = item.get("quality")
-    if quality is not None and (
-        not isinstance(quality, str) or quality.strip().lower() != "good"
-    ):
+    if not _good(item.get("quality")):
         return Reading(None, unit)
     number = _number(value)
     if number is None:
@@ -340,20 +344,14 @@ def _recipe(
         return None
     if code.a == 0:
         return None
-    if quality is not None and (
-        not isinstance(quality, str) or quality.strip().lower() != "good"
-    ):
+    if not _good(quality):
         return None
     resolved = _unit_of(code, sent)
     power = _scaler(scaler)
     if resolved is _WRONG_UNIT or power is None:
         return None
     unit, factor = resolved
-    limits = (
-        (-POWER_FACTOR_LIMIT, POWER_FACTOR_LIMIT)
-        if code.is_power_factor
-        else PLAUSIBLE.get(unit)  # type: ignore[arg-type]
-    )
+    limits = plausible_range(unit, power_factor=code.is_power_factor)
     return _Recipe(code, unit, 10**power, factor, bool(power) or factor != 1.0, limits)
 
 
@@ -388,12 +386,7 @@ def _item_reading(
     ):
         number = float(value)
         result = number * recipe.power * recipe.factor if recipe.scaled else number
-        limits = recipe.limits
-        if (limits is None and math.isfinite(result)) or (
-            limits is not None
-            and limits[0] <= result <= limits[1]
-            and (result == 0.0 or abs(result) >= TINY)
-        ):
+        if within(result, recipe.limits):
             return recipe.code, Reading(result, recipe.unit)
         return recipe.code, read_item(recipe.code, item, log)  # no value; logged there
     try:

@@ -95,6 +95,26 @@ POWER_FACTOR_LIMIT: Final = 1.1
 TINY: Final = 1e-9
 
 
+def plausible_range(
+    unit: str | None, *, power_factor: bool = False
+) -> tuple[float, float] | None:
+    """What a value in the canonical ``unit`` may be: (lowest, highest), or None.
+
+    None for a unit of no electrical quantity the integration knows: any finite number.
+    """
+    if power_factor:
+        return (-POWER_FACTOR_LIMIT, POWER_FACTOR_LIMIT)
+    return PLAUSIBLE.get(unit) if unit is not None else None
+
+
+def within(value: float, limits: tuple[float, float] | None) -> bool:
+    """:func:`plausible` against limits already looked up (:func:`plausible_range`)."""
+    if limits is None:
+        return math.isfinite(value)
+    # (NaN fails the comparison, and the limits are finite.)
+    return limits[0] <= value <= limits[1] and (value == 0.0 or abs(value) >= TINY)
+
+
 def plausible(value: float, unit: str | None, *, power_factor: bool = False) -> bool:
     """Whether ``value`` (in the canonical ``unit``) can be a measurement at all.
 
@@ -103,14 +123,4 @@ def plausible(value: float, unit: str | None, *, power_factor: bool = False) -> 
     and be 0 or at least :data:`TINY` in magnitude. A value of any other unit only
     needs to be finite.
     """
-    if not math.isfinite(value):
-        return False
-    if power_factor:
-        limits: tuple[float, float] | None = (-POWER_FACTOR_LIMIT, POWER_FACTOR_LIMIT)
-    else:
-        limits = PLAUSIBLE.get(unit) if unit is not None else None
-    if limits is None:
-        return True
-    if value != 0.0 and abs(value) < TINY:
-        return False
-    return limits[0] <= value <= limits[1]
+    return within(value, plausible_range(unit, power_factor=power_factor))
