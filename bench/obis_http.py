@@ -356,7 +356,10 @@ PART_STAGES: tuple[str, ...] = (
 
 
 def _free_parts(stage: int) -> contextlib.ExitStack:
-    """Patch out the parts of a poll that :data:`PART_STAGES` ``[:stage + 1]`` free."""
+    """Patch out the parts of a poll that :data:`PART_STAGES` ``[:stage + 1]`` free.
+
+    The patches are in place on return; leaving the returned stack undoes them.
+    """
     stack = contextlib.ExitStack()
     if stage >= 1:
         stack.enter_context(patch.object(Entity, "async_write_ha_state", _nothing))
@@ -398,7 +401,10 @@ def _nothing(*_args: Any) -> None:
 
 
 def _remembered(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function``, its result remembered per first argument (by identity)."""
+    """``function``, its result remembered per first argument (by identity).
+
+    The argument is kept with its result, so that its id is not another's later.
+    """
     results: dict[int, Any] = {}
 
     def remembered(first: Any, *args: Any) -> Any:
@@ -432,18 +438,21 @@ async def parts(sizes: list[int], cycles: int) -> None:
                 for stage, label in enumerate(PART_STAGES)
             ]
             runs.insert(1, (BUNCHED, _bunched))
+            previous: float | None = None  # the last stage's figure (not BUNCHED's)
             for label, freed in runs:
                 with freed():
                     result = await measure(
                         label, ports, setup_smart_meter_hub, cycles, idle
                     )
                 cpu = result.cpu_ms_per_meter_poll
-                if label == BUNCHED:
-                    cost = f"spreading: {rows[-1][2] - cpu:.2f}"
-                elif label == PART_STAGES[0]:
+                if previous is None:
                     cost = "-"
+                elif label == BUNCHED:  # against everything, as the stage after it
+                    cost = f"spreading: {previous - cpu:.2f}"
                 else:
-                    cost = f"{rows[-2 if rows[-1][1] == BUNCHED else -1][2] - cpu:.2f}"
+                    cost = f"{previous - cpu:.2f}"
+                if label != BUNCHED:
+                    previous = cpu
                 rows.append((size, label, cpu, cost))
                 print(f"{size:>4} meters  {label}: {cpu:.2f}", flush=True)
     print()
