@@ -15,6 +15,7 @@ from unittest.mock import patch
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
@@ -266,18 +267,16 @@ async def test_polls_of_many_meters_are_spread_over_the_interval(
             assert 2 <= len(times) <= 4, serial
         # Spread: no second of the interval holds more than twice its share.
         entries = hass.config_entries.async_entries(DOMAIN)
-        per_second: dict[int, int] = {}
+        per_second: dict[int, list[ConfigEntry]] = {}
         for entry in entries:
             second = int(entry.runtime_data.phase * interval)
-            per_second[second] = per_second.get(second, 0) + 1
-        assert max(per_second.values()) <= 2 * len(meters) / interval
+            per_second.setdefault(second, []).append(entry)
+        assert max(map(len, per_second.values())) <= 2 * len(meters) / interval
         assert len(per_second) == interval  # every second of the interval has polls
         # The meters of one second are read together (one wake-up of the loop).
-        read_at: dict[int, set[tuple[float, ...]]] = {}
-        for entry in entries:
-            second = int(entry.runtime_data.phase * interval)
-            read_at.setdefault(second, set()).add(tuple(seen[entry.unique_id or ""]))
-        assert all(len(moments) == 1 for moments in read_at.values()), read_at
+        for together in per_second.values():
+            read_at = {tuple(seen[entry.unique_id or ""]) for entry in together}
+            assert len(read_at) == 1, read_at
 
         # A reload (as a restart) keeps each meter's moment.
         entry = entries[0]
