@@ -273,10 +273,14 @@ async def test_polls_of_many_meters_are_spread_over_the_interval(
             per_second.setdefault(second, []).append(entry)
         assert max(map(len, per_second.values())) <= 2 * len(meters) / interval
         assert len(per_second) == interval  # every second of the interval has polls
-        # The meters of one second are read together (one wake-up of the loop).
+        # The meters of one second are read together (one wake-up of the loop). Within
+        # a tick of the test's clock: under it the wall clock stands still while the
+        # loop's runs, so two entries rescheduled a few ms apart may fall due a few ms
+        # apart, across a tick (with both clocks running they fall due together).
         for together in per_second.values():
-            read_at = {tuple(seen[entry.unique_id or ""]) for entry in together}
-            assert len(read_at) == 1, read_at
+            reads = (seen[entry.unique_id or ""] for entry in together)
+            for moments in zip(*reads, strict=True):
+                assert max(moments) - min(moments) <= 0.25, moments
 
         # A reload (as a restart) keeps each meter's moment.
         entry = entries[0]
