@@ -23,6 +23,7 @@ import functools
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -239,26 +240,40 @@ def _table(results: list[Result]) -> str:
 
 
 async def _exchange_cpu(
-    label: str, exchange: Callable[[], Awaitable[bytes]], count: int
+    label: str, exchange: Callable[[], Awaitable[bytes]], count: int, gap: float
 ) -> tuple[str, float]:
-    """CPU µs per exchange of ``count`` in a row (after a few unmeasured ones)."""
-    for _ in range(20):
-        await exchange()
-    started = time.process_time()
-    for _ in range(count):
-        body = await exchange()
-    spent = time.process_time() - started
-    assert body.startswith(b"{"), body[:40]
-    return label, spent * 1e6 / count
+    """CPU µs per exchange of ``count`` in a row (after a few unmeasured ones).
+
+    With ``gap`` seconds of idle event loop after each, as polls spread over an
+    interval have; what the gaps alone cost is measured too and taken off.
+    """
+
+    async def idle() -> bytes:
+        return b"{"
+
+    spent = {}
+    for name, step in (("idle", idle), ("exchange", exchange)):
+        for _ in range(20):
+            await step()
+            await asyncio.sleep(gap)
+        started = time.process_time()
+        for _ in range(count):
+            body = await step()
+            await asyncio.sleep(gap)
+        spent[name] = time.process_time() - started
+        assert body.startswith(b"{"), body[:40]
+    return label, (spent["exchange"] - spent["idle"]) * 1e6 / count
 
 
-async def exchanges(count: int) -> None:
+async def exchanges(count: int, gap_ms: float) -> None:
     """The HTTP exchange of a poll alone: aiohttp against ``meters.http``, one run.
 
     Without Home Assistant, against one simulated meter. aiohttp as Home Assistant's
     shared session has it, once on a new connection per request (what polls a minute
     apart get: the session keeps an idle connection 15 s) and once on a kept-alive one
-    (polls seconds apart).
+    (polls seconds apart). ``meters.http`` as built (a new connection per poll), and
+    beside it what keeping its connection would cost: the same request without
+    ``Connection: close`` on one socket, its answer parsed by ``meters.http``.
     """
     body = json.dumps({"obisCodes": [str(code) for code in DEFAULT_CODES]}).encode()
     headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
@@ -286,7 +301,7 @@ async def exchanges(count: int) -> None:
                     ) as response:
                         return await response.read()
 
-                rows.append(await _exchange_cpu(label, post, count))
+                rows.append(await _exchange_cpu(label, post, count, gap_ms / 1000))
 
         async def lean() -> bytes:
             answer = await http.exchange(
@@ -295,10 +310,37 @@ async def exchanges(count: int) -> None:
             return answer.body
 
         rows.append(
-            await _exchange_cpu("meters.http, a new connection each", lean, count)
+            await _exchange_cpu(
+                "meters.http, a new connection each", lean, count, gap_ms / 1000
+            )
         )
+        kept = request.replace(b"Connection: close\r\n", b"")
+        loop = asyncio.get_running_loop()
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+
+            async def reuse() -> bytes:
+                await loop.sock_sendall(sock, kept)
+                parser = http.AnswerParser(MAX_BODY)
+                while True:
+                    data = await loop.sock_recv(sock, 65536)
+                    if not data:
+                        raise RuntimeError("the simulated meter closed the connection")
+                    if (answer := parser.feed(data)) is not None:
+                        return answer.body
+
+            rows.append(
+                await _exchange_cpu(
+                    "one kept-alive socket (not built: what keeping would cost)",
+                    reuse,
+                    count,
+                    gap_ms / 1000,
+                )
+            )
     print(
-        f"Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, {count} exchanges"
+        f"Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, {count} "
+        f"exchanges, {gap_ms:g} ms of idle event loop after each (its own cost not counted)"
     )
     print("| HTTP client | CPU µs / exchange | share of aiohttp's (new connection) |")
     print("|---|---:|---:|")
@@ -480,9 +522,15 @@ if __name__ == "__main__":
         type=int,
         help="compare the HTTP clients alone, over this many exchanges, and stop",
     )
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=0.0,
+        help="with --exchanges: ms of idle event loop after each exchange",
+    )
     args = parser.parse_args()
     if args.exchanges:
-        asyncio.run(exchanges(args.exchanges))
+        asyncio.run(exchanges(args.exchanges, args.gap))
         sys.exit()
     if args.parts:
         asyncio.run(parts(args.meters, args.cycles))
