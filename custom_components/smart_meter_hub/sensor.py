@@ -867,9 +867,9 @@ class ApplianceSensor(MeterSensor):
 class ApplianceEnergySensor(ApplianceSensor, RestoreSensor):
     """Estimated energy: continues from the last state if that is above what was saved.
 
-    The learned appliances are saved every minute at most; Home Assistant's own last
-    state may be newer (a restart right after a save was due): the counter never goes
-    back.
+    The learned appliances are saved every 15 minutes at most; Home Assistant's own last
+    state may be newer (written on the same cadence, at other moments): the counter
+    never goes back.
     """
 
     async def async_added_to_hass(self) -> None:
