@@ -110,6 +110,18 @@ def issue_ids(kind: MeterKind, entry_id: str) -> list[str]:
     return [f"{key}_{entry_id}" for key in keys if key is not None]
 
 
+def wait_for_second(phase: float, interval: float, wall_now: float) -> float:
+    """Seconds from ``wall_now`` to the middle of the entry's second of the interval.
+
+    The second is the one ``phase`` of the interval falls in, on the wall clock; its
+    middle, so that the small differences between the wall clock and the event loop's
+    (and rounding a moment to the millisecond) never put a poll into the second
+    before. Never sooner than :data:`MIN_POLL_GAP_S`.
+    """
+    wait = (math.floor(phase * interval) + 0.5 - wall_now) % interval
+    return wait + interval if wait < MIN_POLL_GAP_S else wait
+
+
 def poll_phase(hass: HomeAssistant, entry_id: str) -> float:
     """Where in each interval an entry polls, as a share of the interval.
 
@@ -253,24 +265,22 @@ class SmartMeterCoordinator(DataUpdateCoordinator[HubState]):
 
     @callback
     def _schedule_refresh(self) -> None:
-        """Schedule the next poll at this entry's own second of the interval.
+        """Schedule the next poll in this entry's own second of the interval.
 
         Home Assistant schedules every coordinator one interval after its last
         refresh (plus a fraction of a second), so meters set up together poll together
-        forever. Here the next poll falls at the start of the second that ``phase``
-        of the interval falls in, on the wall clock: every second gets its share of
-        the entries, and the entries of one second poll together, at one wake-up of
-        the event loop instead of one each (`docs/benchmarks.md`). The base class
-        still does the scheduling (and its retry and shutdown handling): only its
-        sub-second offset is moved to that moment.
+        forever. Here the next poll falls in the second that ``phase`` of the
+        interval falls in, on the wall clock (:func:`wait_for_second`): every second
+        gets its share of the entries, and the entries of one second poll together,
+        at one wake-up of the event loop instead of one each (`docs/benchmarks.md`).
+        The base class still does the scheduling (and its retry and shutdown
+        handling): only its sub-second offset is moved to that moment.
         """
         # (A retry delay asked for by an update, in newer Home Assistant, wins.)
         if self.update_interval is not None and not getattr(self, "_retry_after", None):
             interval = self.update_interval.total_seconds()
             loop_now, wall_now = self.hass.loop.time(), time.time()
-            wait = (math.floor(self.phase * interval) - wall_now) % interval
-            if wait < MIN_POLL_GAP_S:
-                wait += interval
+            wait = wait_for_second(self.phase, interval, wall_now)
             # To the millisecond: the entries of one second, scheduled a few µs apart,
             # fall due at the same moment of the loop's clock, so in the same turn.
             due = round(loop_now + wait, 3)
