@@ -10,7 +10,11 @@ Home Assistant uses over the same time) and its ratio to `rest`'s, state writes 
 meter-poll, the most polls started within one second, the worst event-loop lag,
 and the memory each meter adds.
 
-    python -m bench.obis_http [--meters 1 50 200 1000] [--cycles 3]
+    python -m bench.obis_http [--meters 1 50 200 1000] [--cycles 15]
+
+15 intervals of 60 s by default: the time in which Smart Meter Hub saves each of its
+files once (storage.SAVE_EVERY), so the saves are in the figures as often as they are
+in use.
 """
 
 from __future__ import annotations
@@ -509,7 +513,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--meters", type=int, nargs="+", default=[1, 50, 200, 1000])
-    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=15)
     parser.add_argument("--only", help="measure only this integration")
     parser.add_argument("--profile", type=Path, help="profile the measured polls")
     parser.add_argument(
