@@ -83,6 +83,8 @@ class Measured:
     # The longest garbage collection (CPU time of the loop's thread), and its generation.
     worst_collection_seconds: float = 0.0
     worst_collection_generation: int = -1
+    # The longest turn with the collections in it taken out.
+    worst_own_turn_seconds: float = 0.0
 
 
 def rss_kib() -> int:
@@ -272,8 +274,14 @@ def _simulated_clock(loop: asyncio.AbstractEventLoop) -> Iterator[_Clock]:
 
 
 @contextlib.contextmanager
-def _longest_turn(loop: asyncio.AbstractEventLoop) -> Iterator[Callable[[], float]]:
+def _longest_turn(
+    loop: asyncio.AbstractEventLoop,
+) -> Iterator[Callable[[], tuple[float, float]]]:
     """The longest turn of the event loop, from its wait's end to the turn's end.
+
+    And the longest with the garbage collections in it taken out: what the code run
+    in the turn took itself (a full collection of a large process lasts far longer,
+    and it runs in whatever turn allocated last).
 
     Nothing else runs while a turn's callbacks run: a timer due in it, or an answer
     that arrives, waits up to that long (an event-loop lag). Measured on the loop
@@ -287,23 +295,38 @@ def _longest_turn(loop: asyncio.AbstractEventLoop) -> Iterator[Callable[[], floa
     select, run_once = selector.select, loop._run_once  # type: ignore[attr-defined]  # noqa: SLF001
     woke = 0.0
     longest = 0.0
+    longest_own = 0.0
+    collecting = 0.0  # this turn's collections
+    collection_started = 0.0
 
     def timed_select(timeout: float | None = None) -> object:
-        nonlocal woke
+        nonlocal woke, collecting
         events = select(timeout)
         woke = clock()
+        collecting = 0.0
         return events
 
     def timed_run_once() -> None:
-        nonlocal longest
+        nonlocal longest, longest_own
         run_once()
-        longest = max(longest, clock() - woke)
+        took = clock() - woke
+        longest = max(longest, took)
+        longest_own = max(longest_own, took - collecting)
+
+    def timed_collection(phase: str, _info: dict[str, int]) -> None:
+        nonlocal collection_started, collecting
+        if phase == "start":
+            collection_started = clock()
+        else:
+            collecting += clock() - collection_started
 
     selector.select = timed_select
     loop._run_once = timed_run_once  # type: ignore[attr-defined]  # noqa: SLF001
+    gc.callbacks.append(timed_collection)
     try:
-        yield lambda: longest
+        yield lambda: (longest, longest_own)
     finally:
+        gc.callbacks.remove(timed_collection)
         selector.select = select
         loop._run_once = run_once  # type: ignore[attr-defined]  # noqa: SLF001
 
@@ -418,7 +441,7 @@ async def measure_intervals(
             # (the clock ticks on in real time); they are not in the measured ones.
             busiest_second = max(seconds.values(), default=0)
             seconds = None
-            worst_lag = longest()
+            worst_lag, worst_own_turn = longest()
             worst_collection, generation = collection()
             unsubscribe()
             counted = await count() - before
@@ -433,6 +456,7 @@ async def measure_intervals(
         simulated,
         worst_collection,
         generation,
+        worst_own_turn,
     )
 
 
