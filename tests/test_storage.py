@@ -1,8 +1,8 @@
 """Saving what must survive a restart: on a cadence a busy meter cannot postpone.
 
-One file per kind of state for every entry, written every 15 minutes at most: a
-thousand meters make one write per kind, not a thousand a minute (#17), and one meter
-does not write three files a minute.
+One file per kind of state for every entry, written a minute after a start, then every
+15 minutes: a thousand meters make one write per kind, not a thousand a minute (#17),
+and one meter does not write three files a minute.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.smart_meter_hub.const import DOMAIN
 from custom_components.smart_meter_hub.storage import (
     SAVE_EVERY,
+    SAVE_FIRST,
     CadencedStore,
     async_remove_stored,
 )
@@ -39,14 +40,24 @@ async def test_a_meter_polled_every_few_seconds_is_saved_on_the_cadence(
     )
     await setup_integration(hass, config_entry)
     counters, analytics = f"{DOMAIN}.energy", f"{DOMAIN}.analytics"
-    # Every poll changes what is to be saved; the first change sets the moment.
-    assert SAVE_EVERY == 900
+    entry_id = config_entry.entry_id
+    # Every poll changes what is to be saved; the first change sets the moment. The
+    # first save after a start comes within a minute (a new meter's baseline).
+    assert (SAVE_FIRST, SAVE_EVERY) == (60, 900)
+    for _ in range(5):
+        await async_poll(hass, freezer, timedelta(seconds=10))
+    assert counters not in hass_storage
+    assert analytics not in hass_storage
+    await async_poll(hass, freezer, timedelta(seconds=10))
+    assert f"{SERIAL}:1-0:1.8.0.255" in hass_storage[counters]["data"][entry_id]
+    assert SERIAL in hass_storage[analytics]["data"][entry_id]
+    # Then every 15 minutes, not every minute.
+    del hass_storage[counters], hass_storage[analytics]
     for _ in range(89):
         await async_poll(hass, freezer, timedelta(seconds=10))
     assert counters not in hass_storage
     assert analytics not in hass_storage
     await async_poll(hass, freezer, timedelta(seconds=10))
-    entry_id = config_entry.entry_id
     assert f"{SERIAL}:1-0:1.8.0.255" in hass_storage[counters]["data"][entry_id]
     assert SERIAL in hass_storage[analytics]["data"][entry_id]
 

@@ -2,7 +2,8 @@
 
 Each kind of state (the counters' guard, the analytics, the learned appliances) is one
 file under ``.storage`` for every entry, keyed by entry id: a thousand meters make one
-write per kind every :data:`SAVE_EVERY`, not a thousand a minute. Until this version each
+write per kind every :data:`SAVE_EVERY`, not a thousand a minute (the first write after
+a start comes sooner, :data:`SAVE_FIRST`). Until this version each
 entry had files of its own (``smart_meter_hub.<entry id>.<kind>``); an entry's file is
 taken into the shared one when the entry first loads, then removed.
 """
@@ -26,6 +27,11 @@ type Dump = Callable[[], dict[str, Any]]
 # write costs about half a millisecond of CPU; at one a minute per kind, a single
 # meter's three files cost more than its poll, and an SD card takes 4,300 writes a day.
 SAVE_EVERY: Final = 15 * 60.0
+# Seconds: the first write of a file after Home Assistant starts comes this soon, so a
+# new meter's first accepted counters (the guard's baseline: without one a glitch to 0
+# would pass as a counter that never counted) and a Home Assistant that crashes again
+# soon after each start still get to the disk.
+SAVE_FIRST: Final = 60.0
 _STOPPING: Final = frozenset(
     {CoreState.stopping, CoreState.final_write, CoreState.stopped}
 )
@@ -43,7 +49,8 @@ class _SharedFile:
     Home Assistant's delayed save starts its delay again on every call, so a meter
     polled more often than the delay would only ever be saved at a clean shutdown. Here
     the first change schedules the save and later changes join it: a crash loses at
-    most ``every`` seconds. What is written is taken in the event loop (Home Assistant
+    most ``every`` seconds. The first save after a start comes :data:`SAVE_FIRST`
+    after the first change (or ``every``, if that is sooner). What is written is taken in the event loop (Home Assistant
     2025.4 would call a delayed save's function in a worker thread, while the meters'
     state changes); a pending save is written when Home Assistant stops.
     """
@@ -59,6 +66,7 @@ class _SharedFile:
         self._timer: asyncio.TimerHandle | None = None  # the save at the cadence
         self._final: CALLBACK_TYPE | None = None  # the save when Home Assistant stops
         self._final_written = False
+        self._written = False  # by the cadence, since Home Assistant started
         self._loading = asyncio.Lock()
 
     async def async_load(self) -> dict[str, Any]:
@@ -80,7 +88,8 @@ class _SharedFile:
             and not self._final_written
             and self.hass.state not in _STOPPING
         ):
-            self._timer = self.hass.loop.call_later(self.every, self._due)
+            delay = self.every if self._written else min(SAVE_FIRST, self.every)
+            self._timer = self.hass.loop.call_later(delay, self._due)
 
     def _cancel(self) -> None:
         if self._timer is not None:
@@ -93,6 +102,7 @@ class _SharedFile:
     @callback
     def _due(self) -> None:
         self._timer = None  # fired
+        self._written = True
         self.hass.async_create_task(self.async_save_now(), f"{DOMAIN} saving")
 
     @callback
