@@ -278,9 +278,47 @@ def _simulated_clock(loop: asyncio.AbstractEventLoop) -> Iterator[_Clock]:
         freezegun.api.call_stack_inspection_limit = limit
 
 
+@dataclass
+class _Collections:
+    """The garbage collections of this thread so far, in CPU time of the thread."""
+
+    total: float = 0.0
+    longest: float = 0.0
+    generation: int = -1  # the longest one's
+
+
+@contextlib.contextmanager
+def _collections() -> Iterator[_Collections]:
+    """Time every garbage collection of this thread while the block runs.
+
+    A collection runs inside whatever turn of the event loop allocated last: the
+    longest, compared with the longest turn, tells whether that turn was the
+    collector's; the total lets :func:`_longest_turn` take them out of a turn.
+    """
+    clock = time.thread_time
+    seen = _Collections()
+    started = 0.0
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if phase == "start":
+            started = clock()
+            return
+        took = clock() - started
+        seen.total += took
+        if took > seen.longest:
+            seen.longest, seen.generation = took, info["generation"]
+
+    gc.callbacks.append(timed)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(timed)
+
+
 @contextlib.contextmanager
 def _longest_turn(
-    loop: asyncio.AbstractEventLoop,
+    loop: asyncio.AbstractEventLoop, collections: _Collections
 ) -> Iterator[Callable[[], tuple[float, float]]]:
     """The longest turn of the event loop, from its wait's end to the turn's end.
 
@@ -299,16 +337,15 @@ def _longest_turn(
     selector = loop._selector  # type: ignore[attr-defined]  # noqa: SLF001
     select, run_once = selector.select, loop._run_once  # type: ignore[attr-defined]  # noqa: SLF001
     woke = 0.0
+    collected_before = 0.0  # the collections' total when the turn began
     longest = 0.0
     longest_own = 0.0
-    collecting = 0.0  # this turn's collections
-    collection_started = 0.0
 
     def timed_select(timeout: float | None = None) -> object:
-        nonlocal woke, collecting
+        nonlocal woke, collected_before
         events = select(timeout)
         woke = clock()
-        collecting = 0.0
+        collected_before = collections.total
         return events
 
     def timed_run_once() -> None:
@@ -316,49 +353,15 @@ def _longest_turn(
         run_once()
         took = clock() - woke
         longest = max(longest, took)
-        longest_own = max(longest_own, took - collecting)
-
-    def timed_collection(phase: str, _info: dict[str, int]) -> None:
-        nonlocal collection_started, collecting
-        if phase == "start":
-            collection_started = clock()
-        else:
-            collecting += clock() - collection_started
+        longest_own = max(longest_own, took - (collections.total - collected_before))
 
     selector.select = timed_select
     loop._run_once = timed_run_once  # type: ignore[attr-defined]  # noqa: SLF001
-    gc.callbacks.append(timed_collection)
     try:
         yield lambda: (longest, longest_own)
     finally:
-        gc.callbacks.remove(timed_collection)
         selector.select = select
         loop._run_once = run_once  # type: ignore[attr-defined]  # noqa: SLF001
-
-
-@contextlib.contextmanager
-def _longest_collection() -> Iterator[Callable[[], tuple[float, int]]]:
-    """The longest garbage collection of this thread, and its generation.
-
-    A collection runs inside whatever turn of the event loop allocated last: compared
-    with the longest turn, it tells whether that turn was the collector's.
-    """
-    clock = time.thread_time
-    started = 0.0
-    longest = (0.0, -1)
-
-    def timed(phase: str, info: dict[str, int]) -> None:
-        nonlocal started, longest
-        if phase == "start":
-            started = clock()
-        elif (took := clock() - started) > longest[0]:
-            longest = (took, info["generation"])
-
-    gc.callbacks.append(timed)
-    try:
-        yield lambda: longest
-    finally:
-        gc.callbacks.remove(timed)
 
 
 async def measure_intervals(
@@ -432,7 +435,10 @@ async def measure_intervals(
             unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, written)
             polls_total = 0
             seconds = Counter()
-            with _longest_turn(loop) as longest, _longest_collection() as collection:
+            with (
+                _collections() as collections,
+                _longest_turn(loop, collections) as longest,
+            ):
                 if PROFILER is not None:
                     PROFILER.enable()
                 started = time.process_time()
@@ -449,7 +455,6 @@ async def measure_intervals(
             busiest_second = max(seconds.values(), default=0)
             seconds = None
             worst_lag, worst_own_turn = longest()
-            worst_collection, generation = collection()
             unsubscribe()
             counted = await count() - before
     return Measured(
@@ -461,8 +466,8 @@ async def measure_intervals(
         polls_total,
         busiest_second,
         simulated,
-        worst_collection,
-        generation,
+        collections.longest,
+        collections.generation,
         worst_own_turn,
     )
 
