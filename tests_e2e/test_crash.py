@@ -2,10 +2,10 @@
 
 Home Assistant polls a simulated OBIS meter every 5 s for a little over a minute (the
 counters and the analytics are first saved a minute after a start, whatever the poll
-interval, then every 15 minutes), then is killed: no shutdown, no final write. It is started again while the meter
-answers a lower import counter (a glitch to 0): the guard, restored from before the kill,
-refuses it (the sensor is unavailable, never 0), and the night in progress (a window set
-around now) is still there with its lowest power.
+interval, then every 15 minutes), then is killed: no shutdown, no final write. It is
+started again while the meter answers a lower import counter (a glitch to 0): the guard,
+restored from before the kill, refuses it (the sensor is unavailable, never 0), and the
+night in progress (a window set around now) is still there with its lowest power.
 
 Run by `scripts/e2e` (both Home Assistant versions); no browser needed.
 """

@@ -2,10 +2,10 @@
 
 Each counter reading passes the guard (meters/guard.py) before it is published; the
 last accepted values are saved a minute after Home Assistant starts (a new meter's
-first values, the baseline), then every 15 minutes, and when it stops, so a restart, or
-a crash, still compares new readings with what was accepted before: after a crash an earlier accepted value, which the meter's real counter has
-only passed since, so nothing it reads is wrongly rejected, and a drop to 0 or a
-garbled value is still caught.
+first values, the baseline), then every 15 minutes, and when it stops. So a restart, or
+a crash, still compares new readings with what was accepted before. After a crash that
+may be an earlier accepted value, which the meter's real counter has only passed since:
+nothing it reads is wrongly rejected, and a drop to 0 or a garbled value is still caught.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Each kind of state (the counters' guard, the analytics, the learned appliances) is one
 file under ``.storage`` for every entry, keyed by entry id: a thousand meters make one
 write per kind every :data:`SAVE_EVERY`, not a thousand a minute (the first write after
-a start comes sooner, :data:`SAVE_FIRST`). Until this version each
-entry had files of its own (``smart_meter_hub.<entry id>.<kind>``); an entry's file is
-taken into the shared one when the entry first loads, then removed.
+a start comes sooner, :data:`SAVE_FIRST`). Until this version each entry had files of
+its own (``smart_meter_hub.<entry id>.<kind>``); an entry's file is taken into the
+shared one when the entry first loads, then removed.
 """
 
 from __future__ import annotations
@@ -50,9 +50,10 @@ class _SharedFile:
     polled more often than the delay would only ever be saved at a clean shutdown. Here
     the first change schedules the save and later changes join it: a crash loses at
     most ``every`` seconds. The first save after a start comes :data:`SAVE_FIRST`
-    after the first change (or ``every``, if that is sooner). What is written is taken in the event loop (Home Assistant
-    2025.4 would call a delayed save's function in a worker thread, while the meters'
-    state changes); a pending save is written when Home Assistant stops.
+    after the first change (or ``every``, if that is sooner). What is written is taken
+    in the event loop (Home Assistant 2025.4 would call a delayed save's function in a
+    worker thread, while the meters' state changes); a pending save is written when
+    Home Assistant stops.
     """
 
     def __init__(
